@@ -1,0 +1,3 @@
+module github.com/backend-prep/backend-prep/libs/genproto
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/backend-prep/backend-prep/services/validator
+
+go 1.26.0
