@@ -1,0 +1,98 @@
+package rabbitmq
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Config is the broker configuration a service embeds in its own config. The env tags follow
+// github.com/caarlos0/env: the service parses its config once and calls Validate.
+type Config struct {
+	// URL is the AMQP URI, credentials included (percent-encode reserved characters).
+	URL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
+	// ConnectionName is shown for this client in the management UI and `rabbitmqctl
+	// list_connections`; services set it to their own name.
+	ConnectionName string `env:"RABBITMQ_CONNECTION_NAME"`
+	// DialTimeout bounds one connection attempt: TCP connect, AMQP handshake and the
+	// re-declaration of the topology.
+	DialTimeout time.Duration `env:"RABBITMQ_DIAL_TIMEOUT" envDefault:"5s"`
+	// Heartbeat is the AMQP heartbeat interval proposed to the broker; a peer that stays silent
+	// for about three intervals is considered gone.
+	Heartbeat time.Duration `env:"RABBITMQ_HEARTBEAT" envDefault:"10s"`
+	// OperationTimeout bounds every synchronous AMQP method (channel open, declare, qos,
+	// consume, cancel). amqp091-go takes no context for those, so a broker that does not answer
+	// in time gets its connection dropped and re-dialled.
+	OperationTimeout time.Duration `env:"RABBITMQ_OPERATION_TIMEOUT" envDefault:"5s"`
+	// ReconnectMin is the first delay before re-dialling a lost connection; it grows
+	// exponentially (with jitter) up to ReconnectMax.
+	ReconnectMin time.Duration `env:"RABBITMQ_RECONNECT_MIN" envDefault:"200ms"`
+	// ReconnectMax caps the delay between two connection attempts.
+	ReconnectMax time.Duration `env:"RABBITMQ_RECONNECT_MAX" envDefault:"5s"`
+	// PublishTimeout bounds a Publish whose context has no deadline of its own.
+	PublishTimeout time.Duration `env:"RABBITMQ_PUBLISH_TIMEOUT" envDefault:"5s"`
+	// PublisherChannels is the size of the publisher's pool of confirm-mode channels, i.e. how
+	// many publishes can wait for their confirm at the same time.
+	PublisherChannels int `env:"RABBITMQ_PUBLISHER_CHANNELS" envDefault:"8"`
+	// Prefetch is the default number of unacknowledged deliveries a consumer may hold.
+	Prefetch int `env:"RABBITMQ_PREFETCH" envDefault:"16"`
+}
+
+// Validate reports the first invalid setting, naming its environment variable.
+func (c Config) Validate() error {
+	if c.URL == "" {
+		return errors.New("RABBITMQ_URL: must not be empty")
+	}
+	if _, err := amqp.ParseURI(c.URL); err != nil {
+		// A *url.Error repeats the URL, password included: keep only its cause.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("RABBITMQ_URL: invalid AMQP URI: %w", err)
+	}
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"RABBITMQ_DIAL_TIMEOUT", c.DialTimeout},
+		{"RABBITMQ_HEARTBEAT", c.Heartbeat},
+		{"RABBITMQ_OPERATION_TIMEOUT", c.OperationTimeout},
+		{"RABBITMQ_RECONNECT_MIN", c.ReconnectMin},
+		{"RABBITMQ_RECONNECT_MAX", c.ReconnectMax},
+		{"RABBITMQ_PUBLISH_TIMEOUT", c.PublishTimeout},
+	} {
+		if d.value <= 0 {
+			return fmt.Errorf("%s: must be positive, got %s", d.name, d.value)
+		}
+	}
+	if c.Heartbeat < time.Second {
+		return fmt.Errorf("RABBITMQ_HEARTBEAT: AMQP counts heartbeats in whole seconds, got %s", c.Heartbeat)
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		return fmt.Errorf("RABBITMQ_RECONNECT_MAX: must not be below RABBITMQ_RECONNECT_MIN (%s), got %s",
+			c.ReconnectMin, c.ReconnectMax)
+	}
+	if c.PublisherChannels < 1 {
+		return fmt.Errorf("RABBITMQ_PUBLISHER_CHANNELS: must be at least 1, got %d", c.PublisherChannels)
+	}
+	if c.Prefetch < 1 {
+		return fmt.Errorf("RABBITMQ_PREFETCH: must be at least 1, got %d", c.Prefetch)
+	}
+	return nil
+}
+
+// brokerAddress names the broker in logs and errors without the credentials.
+func brokerAddress(rawURL string) string {
+	u, err := amqp.ParseURI(rawURL)
+	if err != nil {
+		return "invalid URI"
+	}
+	vhost := u.Vhost
+	if vhost != "/" {
+		vhost = "/" + vhost
+	}
+	return fmt.Sprintf("%s://%s:%d%s", u.Scheme, u.Host, u.Port, vhost)
+}
