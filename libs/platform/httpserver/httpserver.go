@@ -1,0 +1,207 @@
+// Package httpserver runs a service's product HTTP API on echo v4, with the middleware every API
+// needs: request IDs, panic recovery, a zap access log, Prometheus metrics and RFC 9457 problem
+// responses for errors.
+//
+// A service contributes handlers as Routes through an fx value group and supplies the listen
+// address as a Config:
+//
+//	fx.Provide(
+//		func(c config.Config) httpserver.Config { return httpserver.Config{Addr: c.HTTPAddr} },
+//		httpserver.AsRoutes(orders.NewHandler), // *orders.Handler has Register(*echo.Echo)
+//	),
+//	httpserver.Module,
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/backend-prep/backend-prep/libs/platform/internal/drain"
+)
+
+// Config is what a service supplies to Module.
+type Config struct {
+	// Addr is the listen address, host:port (HTTP_ADDR); port 0 picks a free port (see Server.Addr).
+	Addr string
+}
+
+// Routes registers a group of handlers. Handler types implement it, usually with a method per
+// endpoint and Register wiring them: e.POST("/v1/orders", h.placeOrder).
+type Routes interface {
+	Register(e *echo.Echo)
+}
+
+// RoutesFunc adapts a function to Routes.
+type RoutesFunc func(e *echo.Echo)
+
+// Register calls f(e).
+func (f RoutesFunc) Register(e *echo.Echo) { f(e) }
+
+// Server timeouts. Slow clients must not hold connections forever; handlers bound their own
+// work with context deadlines well inside WriteTimeout.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 15 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 2 * time.Minute
+)
+
+// Server is the HTTP server.
+type Server struct {
+	cfg  Config
+	echo *echo.Echo
+	log  *zap.Logger
+
+	mu       sync.Mutex
+	listener net.Listener
+	served   chan struct{} // closed when Serve has returned
+}
+
+// NewServer prepares e, built by New with routes registered, to serve on cfg.Addr.
+func NewServer(cfg Config, e *echo.Echo, log *zap.Logger) *Server {
+	log = log.Named("http")
+	e.StdLogger = zap.NewStdLog(log)
+	e.Server.ReadHeaderTimeout = ReadHeaderTimeout
+	e.Server.ReadTimeout = ReadTimeout
+	e.Server.WriteTimeout = WriteTimeout
+	e.Server.IdleTimeout = IdleTimeout
+	return &Server{cfg: cfg, echo: e, log: log}
+}
+
+// Start listens before returning, so a taken port fails start-up, then serves in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("httpserver: listen: %w", err)
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.served = make(chan struct{})
+	s.mu.Unlock()
+
+	s.echo.Listener = ln
+	s.log.Info("http server listening", zap.Stringer("addr", ln.Addr()))
+	go func() {
+		defer close(s.served)
+		if err := s.echo.StartServer(s.echo.Server); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped serving", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Stop stops accepting connections and lets in-flight requests finish within a share of ctx's
+// time (see package drain); requests still running then are cut off and Stop reports it.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	served := s.served
+	s.mu.Unlock()
+	if served == nil {
+		return nil
+	}
+	drainCtx, cancel := drain.Context(ctx)
+	defer cancel()
+	err := s.echo.Shutdown(drainCtx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("httpserver: requests still running at the deadline were cut off: %w", err), s.echo.Close())
+	}
+	<-served
+	return err
+}
+
+// Addr is the address the server listens on, nil before Start. Tests listen on port 0 and ask.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// ProblemContentType is the media type of RFC 9457 problem details.
+const ProblemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem details body. A handler may return a *Problem as its error to
+// answer with it; a body with extension members (such as "violations") is written directly with
+// ProblemContentType instead.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return fmt.Sprintf("%d %s", p.Status, p.Title)
+	}
+	return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+}
+
+// problemFor maps a handler error to the response the client sees. Unexpected errors become a
+// bare 500: their text is for the log, not for clients.
+func problemFor(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	status := http.StatusInternalServerError
+	detail := ""
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+		if msg, ok := he.Message.(string); ok && msg != http.StatusText(status) {
+			detail = msg
+		}
+	}
+	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+// handleError writes the error response. It does not log: the access log records every request
+// once, with its error.
+func handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemFor(err)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	body, merr := json.Marshal(p)
+	if merr != nil {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	_ = c.Blob(p.Status, ProblemContentType, body)
+}
+
+// statusOf is the status a request ended with, even if no error handler has written it yet.
+func statusOf(c echo.Context, err error) int {
+	if err == nil || c.Response().Committed {
+		return c.Response().Status
+	}
+	return problemFor(err).Status
+}
+
+// register adds the metrics to reg; it fails, rather than panics, when two servers share one
+// registry.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("httpserver: register metrics: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package httpserver
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/backend-prep/backend-prep/libs/platform/logging"
+)
+
+// New returns an echo instance with the platform middleware, outermost first:
+//
+//  1. request ID — X-Request-Id from the client or a new one, echoed in the response and put in
+//     the request context (logging.RequestID, logging.FromContext);
+//  2. metrics — http_requests_total and http_request_duration_seconds by method, route template
+//     and status, registered on reg;
+//  3. access log — one line per request; 5xx at error level with the error (and a panic's stack);
+//  4. recover — a panicking handler becomes a 500 and the server keeps serving.
+//
+// Errors returned by handlers become RFC 9457 problem responses (see Problem).
+func New(log *zap.Logger, reg prometheus.Registerer) (*echo.Echo, error) {
+	metrics, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = handleError
+	e.Use(
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+			RequestIDHandler: func(c echo.Context, id string) {
+				c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
+			},
+		}),
+		metrics,
+		accessLog(log.Named("http")),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			// Hand the panic, with its stack, to the access log instead of logging it here.
+			LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+				return &panicError{err: err, stack: stack}
+			},
+			DisableErrorHandler: true,
+		}),
+	)
+	return e, nil
+}
+
+type panicError struct {
+	err   error
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.err) }
+func (p *panicError) Unwrap() error { return p.err }
+
+func accessLog(log *zap.Logger) echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		HandleError:     true, // write the error response first, so the logged status is final
+		LogLatency:      true,
+		LogMethod:       true,
+		LogURIPath:      true,
+		LogRoutePath:    true,
+		LogStatus:       true,
+		LogError:        true,
+		LogResponseSize: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			fields := []zap.Field{
+				zap.String("method", v.Method),
+				zap.String("path", v.URIPath),
+				zap.String("route", v.RoutePath),
+				zap.Int("status", v.Status),
+				zap.Duration("latency", v.Latency),
+				zap.Int64("bytes", v.ResponseSize),
+			}
+			level := zapcore.InfoLevel
+			if v.Status >= 500 {
+				level = zapcore.ErrorLevel
+			}
+			if v.Error != nil {
+				fields = append(fields, zap.Error(v.Error))
+				var p *panicError
+				if errors.As(v.Error, &p) {
+					fields = append(fields, zap.ByteString("stack", p.stack))
+				}
+			}
+			logging.FromContext(c.Request().Context(), log).Log(level, "request", fields...)
+			return nil
+		},
+	})
+}
+
+func newMetrics(reg prometheus.Registerer) (echo.MiddlewareFunc, error) {
+	labels := []string{"method", "route", "status"}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total",
+		Help: "HTTP requests handled, by method, route template and status code.",
+	}, labels)
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "http_request_duration_seconds",
+		Help:    "Time to handle an HTTP request, by method, route template and status code.",
+		Buckets: prometheus.DefBuckets,
+	}, labels)
+	if err := register(reg, requests, duration); err != nil {
+		return nil, err
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			// The route template, never the raw path: /v1/orders/:id is one series, not one per id.
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			values := []string{c.Request().Method, route, strconv.Itoa(statusOf(c, err))}
+			requests.WithLabelValues(values...).Inc()
+			duration.WithLabelValues(values...).Observe(time.Since(start).Seconds())
+			return err
+		}
+	}, nil
+}
