@@ -1,13 +1,23 @@
 // Package brokertest gives integration tests a real RabbitMQ and a real Apache Kafka.
 //
-// Brokers come from KAFKA_BOOTSTRAP_SERVERS / RABBITMQ_URL when those are set (as `make brokers`
-// and CI provide them). A missing broker fails the test, never skips it.
+// Where a broker comes from, in order:
+//
+//  1. the environment: KAFKA_BOOTSTRAP_SERVERS / RABBITMQ_URL, as `make brokers` (scripts/brokers)
+//     and CI provide them;
+//  2. a container started with testcontainers-go when a Docker engine answers: one per broker and
+//     test binary, shared by all of its tests, removed by testcontainers' reaper when the binary
+//     exits, or earlier by [Main];
+//  3. nowhere: the test fails with a message naming both ways to get one. A missing broker is never
+//     a skip, on a laptop or in CI.
+//
+// Tests share the brokers, so each one isolates itself with [UniqueName] and cleans up after itself.
 package brokertest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -19,21 +29,21 @@ import (
 // KafkaBootstrap returns the bootstrap servers of a real Kafka broker.
 func KafkaBootstrap(t testing.TB) string {
 	t.Helper()
-	if v := os.Getenv("KAFKA_BOOTSTRAP_SERVERS"); v != "" {
-		return v
+	addr, err := local.address(kafka)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS (run `make brokers`) or start Docker for testcontainers")
-	return ""
+	return addr
 }
 
 // RabbitMQURL returns the AMQP URL of a real RabbitMQ broker.
 func RabbitMQURL(t testing.TB) string {
 	t.Helper()
-	if v := os.Getenv("RABBITMQ_URL"); v != "" {
-		return v
+	addr, err := local.address(rabbitmq)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no RabbitMQ broker: set RABBITMQ_URL (run `make brokers`) or start Docker for testcontainers")
-	return ""
+	return addr
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9]+`)
@@ -50,16 +60,24 @@ func UniqueName(t testing.TB, prefix string) string {
 	return prefix + "." + name + "." + hex.EncodeToString(b)
 }
 
+// restartSteps stop and start the RabbitMQ application (not the Erlang node): every client
+// connection drops, queues and messages stay.
+var restartSteps = [][]string{{"stop_app"}, {"start_app"}, {"await_startup"}}
+
 // RestartRabbitMQ stops and starts the RabbitMQ application (not the Erlang node), which drops
-// every client connection, and waits until the broker accepts connections again. The command is
-// RABBITMQCTL (split on spaces) when set, else rabbitmqctl from PATH.
+// every client connection, and waits until the broker accepts connections again.
+//
+// With RABBITMQ_URL set, the command is RABBITMQCTL (split on spaces; `scripts/brokers env` sets
+// it), else rabbitmqctl from PATH. With a container, rabbitmqctl runs inside it.
 func RestartRabbitMQ(t testing.TB) {
 	t.Helper()
-	ctl := strings.Fields(os.Getenv("RABBITMQCTL"))
-	if len(ctl) == 0 {
-		ctl = []string{"rabbitmqctl"}
+	if local.getenv(rabbitmq.envVar) == "" {
+		RabbitMQURL(t) // fails the test the same way when there is no broker at all
+		restartRabbitMQContainer(t)
+		return
 	}
-	for _, args := range [][]string{{"stop_app"}, {"start_app"}, {"await_startup"}} {
+	ctl := rabbitmqctl(local.getenv)
+	for _, args := range restartSteps {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		out, err := exec.CommandContext(ctx, ctl[0], append(ctl[1:], args...)...).CombinedOutput()
 		cancel()
@@ -67,4 +85,26 @@ func RestartRabbitMQ(t testing.TB) {
 			t.Fatalf("%s %s: %v\n%s", strings.Join(ctl, " "), args[0], err, out)
 		}
 	}
+}
+
+// rabbitmqctl is the command that controls the broker named by RABBITMQ_URL.
+func rabbitmqctl(getenv func(string) string) []string {
+	if ctl := strings.Fields(getenv("RABBITMQCTL")); len(ctl) > 0 {
+		return ctl
+	}
+	return []string{"rabbitmqctl"}
+}
+
+// Main runs the tests of a package, then removes the broker containers they started, if any, and
+// exits. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { brokertest.Main(m) }
+//
+// Without it the containers live until testcontainers' reaper notices that the test binary is gone.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := terminateContainers(); err != nil {
+		fmt.Fprintln(os.Stderr, "brokertest:", err)
+	}
+	os.Exit(code)
 }
