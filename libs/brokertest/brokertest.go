@@ -10,6 +10,10 @@
 //  3. nowhere: the test fails with a message naming both ways to get one. A missing broker is never
 //     a skip, on a laptop or in CI.
 //
+// The one exception is `go test -short` (`make test-unit`), which asks for the tests that need no
+// broker: there integration tests say so and skip. `make test` and CI never pass -short, and with
+// CI=true -short is refused, so an integration test cannot pass unrun there.
+//
 // Tests share the brokers, so each one isolates itself with [UniqueName] and cleans up after itself.
 package brokertest
 
@@ -29,6 +33,7 @@ import (
 // KafkaBootstrap returns the bootstrap servers of a real Kafka broker.
 func KafkaBootstrap(t testing.TB) string {
 	t.Helper()
+	unitOnly(t)
 	addr, err := local.address(kafka)
 	if err != nil {
 		t.Fatal(err)
@@ -39,11 +44,24 @@ func KafkaBootstrap(t testing.TB) string {
 // RabbitMQURL returns the AMQP URL of a real RabbitMQ broker.
 func RabbitMQURL(t testing.TB) string {
 	t.Helper()
+	unitOnly(t)
 	addr, err := local.address(rabbitmq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// unitOnly skips an integration test under -short, except in CI where it fails instead.
+func unitOnly(t testing.TB) {
+	t.Helper()
+	if !local.short() {
+		return
+	}
+	if local.getenv("CI") == "true" {
+		t.Fatal("integration test run with -short in CI: CI runs `make test`, which needs real brokers")
+	}
+	t.Skip("integration test: needs a real broker, not run by -short (make test-unit); make test runs it")
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9]+`)

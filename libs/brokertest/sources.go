@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
@@ -39,10 +40,12 @@ type sources struct {
 	getenv func(string) string
 	// docker says why no Docker engine can run containers, or nil when one can.
 	docker func() error
+	// short reports whether the tests run with -short (unit tests only).
+	short func() bool
 }
 
 // local is this machine: its environment and its Docker engine, asked once per test binary.
-var local = sources{getenv: os.Getenv, docker: sync.OnceValue(dockerEngine)}
+var local = sources{getenv: os.Getenv, docker: sync.OnceValue(dockerEngine), short: testing.Short}
 
 // address returns where b is: the environment first, then a container, else errNoBroker.
 func (s sources) address(b *broker) (string, error) {

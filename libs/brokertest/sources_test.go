@@ -12,6 +12,7 @@ import (
 
 // fakeMachine stands in for the environment and the Docker engine, and counts container starts.
 type fakeMachine struct {
+	short     bool // go test -short
 	env       map[string]string
 	dockerErr error // nil: a Docker engine answers
 	startErr  error
@@ -22,6 +23,7 @@ func (m *fakeMachine) sources() sources {
 	return sources{
 		getenv: func(name string) string { return m.env[name] },
 		docker: func() error { return m.dockerErr },
+		short:  func() bool { return m.short },
 	}
 }
 
@@ -208,6 +210,31 @@ func TestMissingBrokerFailsNeverSkips(t *testing.T) {
 				assert.Contains(t, rec.message, "make brokers")
 			})
 		}
+	}
+}
+
+func TestShortModeSkipsIntegrationTestsExceptInCI(t *testing.T) {
+	tests := []struct {
+		name        string
+		ci          string
+		wantSkipped bool
+	}{
+		{"on a laptop, -short skips", "", true},
+		{"in CI, -short fails", "true", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			useMachine(t, &fakeMachine{short: true, env: map[string]string{
+				"CI": tt.ci, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+			}})
+			rec := &recordingTB{}
+
+			rec.run(func(t testing.TB) { KafkaBootstrap(t) })
+
+			assert.Equal(t, tt.wantSkipped, rec.skipped, rec.message)
+			assert.Equal(t, !tt.wantSkipped, rec.failed, rec.message)
+			assert.Contains(t, rec.message, "-short")
+		})
 	}
 }
 

@@ -1,0 +1,57 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/pelletier/go-toml"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+)
+
+// RegistryConfigDir is where containerd on a Kind node looks for per-registry
+// hosts.toml files; scripts/cluster-up writes localhost:5001's there.
+const RegistryConfigDir = "/etc/containerd/certs.d"
+
+// ReadKindConfig decodes a Kind cluster configuration strictly into kind's own
+// v1alpha4 types: a misspelled field is an error, as `kind create cluster` would make it.
+func ReadKindConfig(path string) (*v1alpha4.Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read kind config: %w", err)
+	}
+	var cluster v1alpha4.Cluster
+	if err := yaml.UnmarshalStrict(data, &cluster); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return &cluster, nil
+}
+
+// CheckKindConfig reports what would stop the cluster from pulling images from the
+// local registry: it must be a kind.x-k8s.io/v1alpha4 Cluster with the given name
+// whose containerd reads registry settings from RegistryConfigDir.
+func CheckKindConfig(cluster *v1alpha4.Cluster, name string) []error {
+	var errs []error
+	if cluster.Kind != "Cluster" || cluster.APIVersion != "kind.x-k8s.io/v1alpha4" {
+		errs = append(errs, fmt.Errorf("kind config is %s %s, want kind.x-k8s.io/v1alpha4 Cluster", cluster.APIVersion, cluster.Kind))
+	}
+	if cluster.Name != name {
+		errs = append(errs, fmt.Errorf("cluster is named %q, want %q", cluster.Name, name))
+	}
+	configPath := ""
+	for _, patch := range cluster.ContainerdConfigPatches {
+		tree, err := toml.Load(patch)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("containerd config patch is not TOML: %w", err))
+			continue
+		}
+		if v, ok := tree.GetPath([]string{"plugins", "io.containerd.grpc.v1.cri", "registry", "config_path"}).(string); ok {
+			configPath = v
+		}
+	}
+	if configPath != RegistryConfigDir {
+		errs = append(errs, errors.New("no containerd config patch sets the CRI registry config_path to "+RegistryConfigDir))
+	}
+	return errs
+}

@@ -1,0 +1,3 @@
+module example.com/configmod
+
+go 1.26.0

@@ -1,0 +1,224 @@
+package platform_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/tests/platform"
+)
+
+var tiltRules = platform.TiltRules{
+	Labels:           []string{"infra", "services", "tools", "labs"},
+	ExtensionRepoURL: "https://github.com/tilt-dev/tilt-extensions",
+}
+
+func TestTiltfileExecutesAndEverythingItNamesExists(t *testing.T) {
+	requireNoProblems(t, tiltfile(t).Check(tiltRules))
+}
+
+func TestTiltfileChecksCatchBrokenTiltfiles(t *testing.T) {
+	cases := []struct {
+		fixture string
+		want    string
+	}{
+		{"missing-path", "context of image backend-prep/order-api: services/no-such-service does not exist"},
+		{"unknown-workload", `k8s_resource("payments"): no workload of that name`},
+		{"unknown-dependency", `resource "unit-tests" depends on "databse", which does not exist`},
+		{"dependency-cycle", "resource_deps form a cycle: a -> b -> a"},
+		{"unpinned-extension", `extension repo ref "master" is not a commit hash`},
+		{"unknown-keyword", `k8s_resource: unexpected keyword argument "port_forward"`},
+		{"unknown-builtin", "undefined: helm"},
+		{"uncategorized", "Secret/backend-prep/rabbitmq-credentials belongs to no resource"},
+		{"undeclared-port", "forwards localhost:9093 to container port 9093, which StatefulSet/backend-prep/kafka does not declare"},
+		{"unused-image", `image "backend-prep/payments" is built but no deployed container uses it`},
+		{"sync-outside-context", "sync of services/validator, which is not in its build context"},
+		{"unlabelled", `resource "unit-tests" has labels [], want one of`},
+		{"object-claimed-twice", `object "rabbitmq-credentials:secret" already belongs to a resource`},
+	}
+	root := repoRoot(t)
+	for _, tc := range cases {
+		t.Run(tc.fixture, func(t *testing.T) {
+			run, err := platform.ExecTiltfile(filepath.Join("testdata", "tiltfiles", tc.fixture+".Tiltfile"), platform.TiltOptions{Dir: root})
+			if err != nil {
+				assert.Contains(t, err.Error(), tc.want)
+				return
+			}
+			requireProblem(t, run.Check(tiltRules), tc.want)
+		})
+	}
+}
+
+// Every workspace service gets an image from the shared Dockerfile's dev target, and the
+// live update fits that image: files sync to where the Dockerfile copies them, the
+// rebuild writes the binary the entrypoint runs, and the restart signal is the file the
+// Dockerfile creates for the unprivileged user.
+func TestEveryServiceImageLiveUpdatesIntoTheSharedDevImage(t *testing.T) {
+	root := repoRoot(t)
+	ws, err := platform.ReadWorkspace(root)
+	require.NoError(t, err)
+	dockerfile, err := platform.ParseDockerfile(filepath.Join(root, "Dockerfile"))
+	require.NoError(t, err)
+	run := tiltfile(t)
+	for _, service := range ws.ServiceNames() {
+		t.Run(service, func(t *testing.T) {
+			img := run.Image("backend-prep/" + service)
+			require.NotNil(t, img, "the Tiltfile builds no image for services/%s", service)
+			assert.Equal(t, filepath.Join(root, "Dockerfile"), img.Dockerfile)
+			assert.Equal(t, root, img.Context)
+			assert.Equal(t, "dev", img.Target)
+			assert.Equal(t, map[string]string{"SERVICE": service}, img.BuildArgs)
+			assert.ElementsMatch(t, []string{"libs", "services/" + service}, img.Only)
+			require.True(t, img.WithRestart, "built without the restart_process extension")
+			assert.Contains(t, dockerfile.TouchedFiles("dev"), img.RestartFile, "the dev image does not create the restart file")
+			require.NotNil(t, dockerfile.Stage("dev"))
+
+			destinations := dockerfile.CopyDestinations("dev")
+			var syncs, downloadTriggers []string
+			var build string
+			for _, step := range img.LiveUpdate {
+				switch step.Kind {
+				case "sync":
+					rel, err := filepath.Rel(root, step.Local)
+					require.NoError(t, err)
+					syncs = append(syncs, rel)
+					copied := strings.ReplaceAll(step.Remote+"/", "/"+service+"/", "/${SERVICE}/")
+					assert.Contains(t, destinations, copied, "sync target %s is not where the Dockerfile copies %s", step.Remote, rel)
+				case "run":
+					if strings.Contains(step.Command, "go build") {
+						build = step.Command
+					}
+					if strings.Contains(step.Command, "go mod download") {
+						downloadTriggers = step.Triggers
+					}
+				}
+			}
+			assert.ElementsMatch(t, []string{"libs", "services/" + service}, syncs)
+			for _, mod := range append(slices.Clone(ws.Libs), "services/"+service) {
+				assert.Contains(t, downloadTriggers, filepath.Join(root, mod, "go.mod"), "a change to %s/go.mod must download modules before the rebuild", mod)
+			}
+			require.NotEmpty(t, build, "no live update step rebuilds the binary")
+			require.NotEmpty(t, img.Entrypoint)
+			assert.Contains(t, build, "-o "+img.Entrypoint[0], "the rebuild must replace the binary the entrypoint runs")
+			assert.Contains(t, build, "-tags musl")
+			assert.Contains(t, build, "cd /src/services/"+service+" ")
+		})
+	}
+}
+
+func TestTiltResourcesAreLabelledAndForwardTheDesignedPorts(t *testing.T) {
+	run := tiltfile(t)
+	cases := []struct {
+		resource string
+		label    string
+		ports    []int // local ports, DESIGN.md "Local platform"
+	}{
+		{"platform", "infra", nil},
+		{"kafka", "infra", []int{9092}},
+		{"rabbitmq", "infra", []int{15672}},
+		{"validator", "services", []int{50051}},
+		{"order-api", "services", []int{8080}},
+		{"notifier", "services", nil},
+		{"analytics", "services", []int{8081}},
+		{"unit-tests", "tools", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.resource, func(t *testing.T) {
+			res := run.Resource(tc.resource)
+			require.NotNil(t, res, "no resource %q", tc.resource)
+			assert.Contains(t, res.Labels, tc.label)
+			var local []int
+			for _, pf := range res.PortForwards {
+				local = append(local, pf.Local)
+			}
+			for _, p := range tc.ports {
+				assert.Contains(t, local, p)
+			}
+		})
+	}
+}
+
+// A service starts only after what it talks to is ready: what it talks to is read from
+// its environment, so a new dependency in the manifests needs a matching resource_deps.
+func TestServicesStartAfterTheBrokersAndServicesTheyUse(t *testing.T) {
+	run := tiltfile(t)
+	uses := map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS": "kafka",
+		"RABBITMQ_URL":            "rabbitmq",
+		"VALIDATOR_ADDR":          "validator",
+	}
+	dependsOn := func(from, to string) bool {
+		seen := map[string]bool{}
+		var walk func(string) bool
+		walk = func(name string) bool {
+			res := run.Resource(name)
+			if res == nil || seen[name] {
+				return false
+			}
+			seen[name] = true
+			return slices.Contains(res.Deps, to) || slices.ContainsFunc(res.Deps, walk)
+		}
+		return walk(from)
+	}
+	for _, w := range platform.Workloads(run.Objects) {
+		c := &w.Template.Spec.Containers[0]
+		for _, e := range platform.ContainerEnv(run.Objects, c) {
+			if dep, ok := uses[e.Name]; ok {
+				t.Run(w.Name+" waits for "+dep, func(t *testing.T) {
+					assert.True(t, dependsOn(w.Name, dep), "%s reads %s but does not wait for %s", w.Name, e.Name, dep)
+				})
+			}
+		}
+		t.Run(w.Name+" waits for the namespace", func(t *testing.T) {
+			assert.True(t, dependsOn(w.Name, "platform"))
+		})
+	}
+}
+
+func TestSampleOrderButtonPostsTheDesignExample(t *testing.T) {
+	run := tiltfile(t)
+	require.Len(t, run.Buttons, 1)
+	btn := run.Buttons[0]
+	assert.Equal(t, "order-api", btn.Resource)
+	require.Equal(t, "curl", btn.Argv[0])
+	assert.Contains(t, btn.Argv, "http://localhost:8080/v1/orders")
+	assert.Contains(t, btn.Argv, "content-type: application/json")
+	i := slices.Index(btn.Argv, "-d")
+	require.GreaterOrEqual(t, i, 0, "the button sends no body")
+	var body map[string]any
+	require.NoError(t, json.Unmarshal([]byte(btn.Argv[i+1]), &body))
+	assert.Equal(t, map[string]any{
+		"customer_id": "c-42",
+		"items":       []any{map[string]any{"sku": "BOOK-001", "quantity": float64(2)}},
+	}, body)
+}
+
+func TestUnitTestsRunOnlyWhenAsked(t *testing.T) {
+	i := slices.IndexFunc(tiltfile(t).LocalResources, func(lr platform.LocalResource) bool { return lr.Name == "unit-tests" })
+	require.GreaterOrEqual(t, i, 0)
+	lr := tiltfile(t).LocalResources[i]
+	assert.Equal(t, "make test-unit", lr.Cmd)
+	assert.True(t, lr.Manual)
+	assert.False(t, lr.AutoInit, "`tilt ci` must not wait for it")
+}
+
+func TestKafkaUIIsOffUnlessTheFlagIsGiven(t *testing.T) {
+	assert.Nil(t, tiltfile(t).Resource("kafka-ui"))
+
+	root := repoRoot(t)
+	run, err := platform.ExecTiltfile(filepath.Join(root, "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true}})
+	require.NoError(t, err)
+	requireNoProblems(t, run.Check(tiltRules))
+	res := run.Resource("kafka-ui")
+	require.NotNil(t, res)
+	assert.Contains(t, res.Labels, "tools")
+	assert.Contains(t, res.Deps, "kafka")
+
+	_, err = platform.ExecTiltfile(filepath.Join(root, "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-iu": true}})
+	assert.ErrorContains(t, err, "unknown flag --kafka-iu")
+}
