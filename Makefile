@@ -30,6 +30,10 @@ build: ## Build the four service binaries into bin/.
 test: ## Unit + integration tests against real brokers (make brokers, or Docker for testcontainers).
 	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
+.PHONY: test-unit
+test-unit: ## Only the tests that need no broker (what the Tilt "unit-tests" button runs).
+	go test -short -count=1 $(PKGS)
+
 .PHONY: lint
 lint: tools ## gofmt, go vet, golangci-lint, buf lint, generated code up to date.
 	buf lint
@@ -64,10 +68,26 @@ brokers: ## Start real RabbitMQ and Apache Kafka on this machine, without Docker
 brokers-stop: ## Stop the brokers started by `make brokers`.
 	scripts/brokers down
 
+.PHONY: run
+run: ## Run the four services as local processes against the local brokers (Ctrl-C stops all).
+	scripts/run-local
+
+KIND_CONTEXT := kind-backend-prep
+
+.PHONY: doctor
+doctor: ## Check Docker (running, memory), kind, kubectl, tilt; print install commands.
+	scripts/doctor
+
 .PHONY: up
-up: ## Kind cluster + local registry + tilt up.
-	@echo "make up: not yet — the Kind/Tilt platform is still being built."; exit 1
+up: doctor ## Kind cluster + local registry + tilt up (TILT_ARGS=--kafka-ui adds the Kafka UI).
+	scripts/cluster-up
+	tilt up --context $(KIND_CONTEXT) $(if $(TILT_ARGS),-- $(TILT_ARGS))
 
 .PHONY: down
 down: ## tilt down, delete the cluster and the registry.
-	@echo "make down: not yet — the Kind/Tilt platform is still being built."; exit 1
+	scripts/cluster-down
+
+.PHONY: images
+images: ## Build the release (prod) image of every service.
+	@for s in $(SERVICES); do echo "docker build --target prod -> backend-prep/$$s:prod"; \
+	  DOCKER_BUILDKIT=1 docker build --target prod --build-arg SERVICE=$$s -t backend-prep/$$s:prod . ; done
