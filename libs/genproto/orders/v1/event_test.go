@@ -25,7 +25,7 @@ func sampleOrder(t *testing.T) *ordersv1.OrderPlaced {
 			{Sku: "PEN-002", Quantity: 1, UnitPriceCents: 350, LineTotalCents: 350},
 		},
 		TotalCents: 2948,
-		Currency:   "EUR",
+		Currency:   "USD",
 		PlacedAt:   timestamppb.New(placedAt),
 	}
 }
@@ -50,7 +50,7 @@ func TestMarshalOrderPlacedSpeaksTheContractJSON(t *testing.T) {
 					{"sku": "PEN-002", "quantity": 1, "unit_price_cents": "350", "line_total_cents": "350"}
 				],
 				"total_cents": "2948",
-				"currency": "EUR",
+				"currency": "USD",
 				"placed_at": "2025-01-31T12:30:05.250Z"
 			}`,
 		},
@@ -65,7 +65,7 @@ func TestMarshalOrderPlacedSpeaksTheContractJSON(t *testing.T) {
 					{"sku": "PEN-002", "quantity": 1, "unit_price_cents": "350", "line_total_cents": "350"}
 				],
 				"total_cents": "2948",
-				"currency": "EUR",
+				"currency": "USD",
 				"placed_at": "2025-01-31T12:30:05.250Z",
 				"idempotency_key": "retry-me-1"
 			}`,
@@ -104,7 +104,7 @@ func TestUnmarshalOrderPlaced(t *testing.T) {
 			name: "accepts the body documented in events.proto",
 			body: `{"order_id": "ord-1", "customer_id": "c-42",
 				"items": [{"sku": "BOOK-001", "quantity": 2, "unit_price_cents": "1299", "line_total_cents": "2598"}],
-				"total_cents": "2598", "currency": "EUR", "placed_at": "2025-01-31T12:00:00Z"}`,
+				"total_cents": "2598", "currency": "USD", "placed_at": "2025-01-31T12:00:00Z"}`,
 		},
 		{
 			name: "accepts int64 amounts written as JSON numbers",

@@ -32,7 +32,7 @@ const (
 //	{"order_id": "...", "customer_id": "c-42",
 //	 "items": [{"sku": "BOOK-001", "quantity": 2,
 //	            "unit_price_cents": "1299", "line_total_cents": "2598"}],
-//	 "total_cents": "2598", "currency": "EUR",
+//	 "total_cents": "2598", "currency": "USD",
 //	 "placed_at": "2025-01-31T12:00:00Z"}
 //
 // As the JSON mapping prescribes, int64 amounts are JSON strings (so no
@@ -71,7 +71,7 @@ type OrderPlaced struct {
 	Items []*PricedItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
 	// Sum of all line_total_cents, in integer cents.
 	TotalCents int64 `protobuf:"varint,4,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
-	// ISO 4217 code of every amount in this event, e.g. "EUR".
+	// ISO 4217 code of every amount in this event, e.g. "USD".
 	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
 	// When order-api accepted the order, in UTC.
 	PlacedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=placed_at,json=placedAt,proto3" json:"placed_at,omitempty"`

@@ -26,8 +26,7 @@ type ValidateOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who places the order: 1-64 characters of [A-Za-z0-9_-], e.g. "c-42".
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The order lines, 1 to 50. The same sku may appear on several lines; each
-	// line is checked and priced on its own.
+	// The order lines, 1 to 50, each sku on one line only.
 	Items         []*OrderItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -84,7 +83,7 @@ type ValidateOrderResponse struct {
 	Items []*PricedItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
 	// Sum of all line_total_cents, in integer cents.
 	TotalCents int64 `protobuf:"varint,2,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
-	// ISO 4217 code of every amount in this response, e.g. "EUR". One order has
+	// ISO 4217 code of every amount in this response, e.g. "USD". One order has
 	// one currency.
 	Currency      string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -246,7 +245,7 @@ type Product struct {
 	Category string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
 	// Price of one unit in integer cents of currency.
 	UnitPriceCents int64 `protobuf:"varint,4,opt,name=unit_price_cents,json=unitPriceCents,proto3" json:"unit_price_cents,omitempty"`
-	// ISO 4217 code of unit_price_cents, e.g. "EUR".
+	// ISO 4217 code of unit_price_cents, e.g. "USD".
 	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
 	// Largest quantity one order line may ask for, between 1 and 1000 (the
 	// global bound). ValidateOrder rejects a line above it.

@@ -36,8 +36,9 @@ type OrderValidationClient interface {
 	// it is acceptable, prices every line in integer cents.
 	//
 	// Rules: customer_id is 1-64 characters of [A-Za-z0-9_-]; 1 to 50 items;
-	// every sku is in the catalog; every quantity is 1 to 1000 and at most the
-	// product's max_quantity.
+	// every sku is in the catalog and appears on one line only (a repeated sku
+	// is rejected on its later line: put the whole quantity on one line); every
+	// quantity is 1 to 1000 and at most the product's max_quantity.
 	//
 	// An invalid order fails with status INVALID_ARGUMENT carrying a
 	// google.rpc.BadRequest detail (gRPC rich error model) with one field
@@ -103,8 +104,9 @@ type OrderValidationServer interface {
 	// it is acceptable, prices every line in integer cents.
 	//
 	// Rules: customer_id is 1-64 characters of [A-Za-z0-9_-]; 1 to 50 items;
-	// every sku is in the catalog; every quantity is 1 to 1000 and at most the
-	// product's max_quantity.
+	// every sku is in the catalog and appears on one line only (a repeated sku
+	// is rejected on its later line: put the whole quantity on one line); every
+	// quantity is 1 to 1000 and at most the product's max_quantity.
 	//
 	// An invalid order fails with status INVALID_ARGUMENT carrying a
 	// google.rpc.BadRequest detail (gRPC rich error model) with one field
