@@ -1,0 +1,79 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+
+	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
+	"github.com/backend-prep/backend-prep/libs/rabbitmq"
+	"github.com/backend-prep/backend-prep/services/notifier/internal/notify"
+)
+
+// ErrMalformed marks a message that no attempt can process: it is not an OrderPlaced event this
+// version can read. It goes to the dead-letter queue at once.
+var ErrMalformed = errors.New("malformed message")
+
+// Message is an OrderPlaced event, decoded and checked, ready to be notified about.
+type Message struct {
+	Order notify.Order
+	// Attempt is 1 on the first delivery and one more on each retry.
+	Attempt int
+}
+
+// OrderHandler handles one Message; like a rabbitmq.Handler, it returns nil when done.
+type OrderHandler func(ctx context.Context, m Message) error
+
+// Decode reads each delivery as an OrderPlaced event and passes it to h. A delivery that is not
+// one fails with ErrMalformed, without calling h: a wrong content-type or event-type, a body
+// that is not the event's JSON (unknown fields included), or a missing order_id, customer_id or
+// item.
+func Decode(h OrderHandler) rabbitmq.Handler {
+	return func(ctx context.Context, d rabbitmq.Delivery) error {
+		order, err := decode(d)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return h(ctx, Message{Order: order, Attempt: Attempt(d)})
+	}
+}
+
+func decode(d rabbitmq.Delivery) (notify.Order, error) {
+	if d.ContentType != "" {
+		if media, _, err := mime.ParseMediaType(d.ContentType); err != nil || media != ordersv1.ContentType {
+			return notify.Order{}, fmt.Errorf("content type %q is not %s", d.ContentType, ordersv1.ContentType)
+		}
+	}
+	// The header is the contract; the AMQP type property is accepted for hand-made messages.
+	eventType, _ := d.Headers[ordersv1.HeaderEventType].(string)
+	if eventType == "" {
+		eventType = d.Type
+	}
+	if eventType != ordersv1.EventTypeOrderPlaced {
+		return notify.Order{}, fmt.Errorf("event type %q is not %s", eventType, ordersv1.EventTypeOrderPlaced)
+	}
+	e, err := ordersv1.UnmarshalOrderPlaced(d.Body)
+	if err != nil {
+		return notify.Order{}, err
+	}
+	var missing []string
+	if e.GetOrderId() == "" {
+		missing = append(missing, "order_id")
+	}
+	if e.GetCustomerId() == "" {
+		missing = append(missing, "customer_id")
+	}
+	if len(e.GetItems()) == 0 {
+		missing = append(missing, "items")
+	}
+	if len(missing) > 0 {
+		return notify.Order{}, fmt.Errorf("OrderPlaced without %v", missing)
+	}
+	return notify.Order{
+		ID:         e.GetOrderId(),
+		CustomerID: e.GetCustomerId(),
+		TotalCents: e.GetTotalCents(),
+		Currency:   e.GetCurrency(),
+	}, nil
+}

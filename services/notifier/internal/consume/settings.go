@@ -1,0 +1,127 @@
+// Package consume is the notifier's AMQP side: the queues and exchanges it owns, and the chain
+// of handlers that turns each OrderPlaced delivery into a notification, retrying transient
+// failures with a delay and parking what cannot be processed in a dead-letter queue.
+//
+// The path of a message:
+//
+//	orders ──order.placed──▶ Q ──handler──▶ ack (sent, or a duplicate)
+//	                         │
+//	                         ├─ transient failure, attempts left: publish to X.retry [wait.<delay>]
+//	                         │     ──▶ Q.retry.<delay> (TTL = delay) ──expired──▶ X.retry [ready] ──▶ Q
+//	                         ├─ malformed, or the last attempt failed: publish to X.dlx ──▶ Q.dlq
+//	                         └─ rejected by the broker's safety nets (delivery limit) ──DLX──▶ Q.dlq
+//
+// where Q is the work queue (notifier.order-placed) and X stands for the same prefix.
+package consume
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/backend-prep/backend-prep/libs/rabbitmq"
+)
+
+// DeliveryLimit is the x-delivery-limit of the work queue: how many times the broker hands out
+// a message that comes back unacknowledged (a consumer died holding it, or a publish of the
+// retry path failed) before dead-lettering it. RabbitMQ 4 defaults to 20; 3.x has no default,
+// so it is set explicitly to behave the same on both. It is no retry budget: failed attempts
+// are counted by the attempts header, against Settings.MaxAttempts.
+const DeliveryLimit = 20
+
+// readyKey routes messages whose retry delay expired back to the work queue.
+const readyKey = "ready"
+
+// Settings name the broker objects the notifier owns and say how failures are retried.
+type Settings struct {
+	// Exchange and RoutingKey are where OrderPlaced events are published
+	// (ordersv1.Exchange, ordersv1.RoutingKey).
+	Exchange   string
+	RoutingKey string
+	// Queue is the work queue; the retry and dead-letter exchanges and queues are named after it.
+	Queue string
+	// RetryDelay is how long a message waits before its next attempt.
+	RetryDelay time.Duration
+	// MaxAttempts bounds the attempts per message; after the last one fails, it is dead-lettered.
+	MaxAttempts int
+}
+
+// RetryExchange routes failed messages into the delay queue and, once delayed, back to Queue.
+func (s Settings) RetryExchange() string { return s.Queue + ".retry" }
+
+// RetryQueue holds messages for RetryDelay. The delay is part of its name because a queue's TTL
+// cannot change once declared: a new delay gets a new queue, and the old one drains.
+func (s Settings) RetryQueue() string { return s.Queue + ".retry." + s.RetryDelay.String() }
+
+// DeadLetterExchange receives what is given up on, and routes it to DeadLetterQueue.
+func (s Settings) DeadLetterExchange() string { return s.Queue + ".dlx" }
+
+// DeadLetterQueue keeps what is given up on, for a person to look at.
+func (s Settings) DeadLetterQueue() string { return s.Queue + ".dlq" }
+
+// retryKey routes into the delay queue of this RetryDelay only.
+func (s Settings) retryKey() string { return "wait." + s.RetryDelay.String() }
+
+// Validate reports settings the topology cannot be built from.
+func (s Settings) Validate() error {
+	var errs []error
+	if s.Exchange == "" || s.RoutingKey == "" || s.Queue == "" {
+		errs = append(errs, errors.New("exchange, routing key and queue are required"))
+	}
+	if s.RetryDelay < time.Millisecond || s.RetryDelay%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("retry delay must be a whole number of milliseconds, at least 1ms, got %s", s.RetryDelay))
+	}
+	if s.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts must be at least 1, got %d", s.MaxAttempts))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	return nil
+}
+
+// Topology is what the notifier declares on every (re)connect.
+//
+// Every queue is a quorum queue: replicated, and durable like the persistent messages in it.
+// Dead-lettering between them is at-least-once (x-dead-letter-strategy, which needs
+// x-overflow=reject-publish): the broker keeps a message until the target queue confirmed it,
+// instead of dropping it when the target is briefly unavailable. Both work on RabbitMQ 3.10+.
+func (s Settings) Topology() rabbitmq.Topology {
+	atLeastOnce := func(extra map[string]any) map[string]any {
+		args := map[string]any{"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+		for k, v := range extra {
+			args[k] = v
+		}
+		return args
+	}
+	return rabbitmq.Topology{
+		Exchanges: []rabbitmq.Exchange{
+			// Owned by the publisher (order-api) and declared with the same properties, so that
+			// the binding below works whichever service starts first.
+			{Name: s.Exchange, Kind: rabbitmq.ExchangeTopic, Durable: true},
+			{Name: s.RetryExchange(), Kind: rabbitmq.ExchangeDirect, Durable: true},
+			{Name: s.DeadLetterExchange(), Kind: rabbitmq.ExchangeFanout, Durable: true},
+		},
+		Queues: []rabbitmq.Queue{
+			{
+				Name: s.Queue, Type: rabbitmq.QueueQuorum, Durable: true,
+				DeadLetterExchange: s.DeadLetterExchange(),
+				Args:               atLeastOnce(map[string]any{"x-delivery-limit": int64(DeliveryLimit)}),
+			},
+			{
+				Name: s.RetryQueue(), Type: rabbitmq.QueueQuorum, Durable: true,
+				MessageTTL:           s.RetryDelay,
+				DeadLetterExchange:   s.RetryExchange(),
+				DeadLetterRoutingKey: readyKey,
+				Args:                 atLeastOnce(nil),
+			},
+			{Name: s.DeadLetterQueue(), Type: rabbitmq.QueueQuorum, Durable: true},
+		},
+		Bindings: []rabbitmq.Binding{
+			{Queue: s.Queue, Exchange: s.Exchange, RoutingKey: s.RoutingKey},
+			{Queue: s.Queue, Exchange: s.RetryExchange(), RoutingKey: readyKey},
+			{Queue: s.RetryQueue(), Exchange: s.RetryExchange(), RoutingKey: s.retryKey()},
+			{Queue: s.DeadLetterQueue(), Exchange: s.DeadLetterExchange()},
+		},
+	}
+}
