@@ -1,0 +1,204 @@
+// Package stats is the analytics domain: order totals kept per partition of the event log, made
+// exact by deduplicating orders by ID, and summed into a snapshot over the partitions this
+// replica owns.
+//
+// Keeping the aggregates per partition is what makes rebalancing cheap to get right. Every event
+// of one order carries the same key and so lands in the same partition, so a partition's
+// aggregate depends on that partition alone: a replica that gains a partition starts it empty
+// (Reset) and replays it, one that loses a partition forgets it (Drop), and the totals are simply
+// the sum over the partitions owned. Nothing here knows about Kafka; a partition is a number.
+//
+// Memory: each partition remembers the ID of every distinct order it has seen, which is what
+// makes deduplication exact. That set grows with the number of distinct orders in the retained
+// log, roughly 125 bytes per order (a replica holding 200,000 orders had a 25 MB heap), and is
+// released only when the partition is dropped. This is the honest price of exact deduplication
+// without an external store, fine for a learning system; a production system would bound it,
+// for example with a deduplication window, a probabilistic filter or a keyed state store.
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Errors of Add.
+var (
+	// ErrNotOwned is returned for a partition that was never Reset, or was Dropped since: its
+	// order cannot be counted without making the totals wrong.
+	ErrNotOwned = errors.New("stats: partition not owned")
+	// ErrInvalidOrder is returned for an order that fails Order.Validate.
+	ErrInvalidOrder = errors.New("stats: invalid order")
+)
+
+// Order is what analytics counts of one placed order.
+type Order struct {
+	// ID identifies the order; an order seen again under the same ID is a duplicate.
+	ID string
+	// TotalCents is the order's revenue in integer cents: the sum of its lines' totals.
+	TotalCents int64
+	// Lines are the order's priced lines.
+	Lines []Line
+}
+
+// Line is one priced line of an Order.
+type Line struct {
+	SKU        string
+	Quantity   int64
+	TotalCents int64 // quantity times unit price, in integer cents
+}
+
+// Validate reports why o cannot be counted, if it cannot: the totals must add up, or revenue and
+// revenue by SKU would disagree.
+func (o Order) Validate() error {
+	if o.ID == "" {
+		return errors.New("empty order ID")
+	}
+	if len(o.Lines) == 0 {
+		return errors.New("no lines")
+	}
+	var sum int64
+	for i, l := range o.Lines {
+		switch {
+		case l.SKU == "":
+			return fmt.Errorf("line %d: empty SKU", i)
+		case l.Quantity <= 0:
+			return fmt.Errorf("line %d: quantity %d is not positive", i, l.Quantity)
+		case l.TotalCents < 0:
+			return fmt.Errorf("line %d: negative total %d", i, l.TotalCents)
+		}
+		sum += l.TotalCents
+	}
+	if sum != o.TotalCents {
+		return fmt.Errorf("total %d is not the sum of the line totals %d", o.TotalCents, sum)
+	}
+	return nil
+}
+
+// SKUTotals is what was sold of one SKU.
+type SKUTotals struct {
+	Quantity     int64
+	RevenueCents int64
+}
+
+// Snapshot is a consistent copy of the totals over the partitions owned at one moment.
+type Snapshot struct {
+	// Orders is the number of distinct orders.
+	Orders int64
+	// RevenueCents is the revenue of those orders in integer cents.
+	RevenueCents int64
+	// BySKU holds the totals per SKU; never nil.
+	BySKU map[string]SKUTotals
+	// Partitions are the partitions owned, ascending; never nil.
+	Partitions []int32
+	// UpdatedAt is when the totals last changed (an order counted, a partition reset or dropped),
+	// or when the Stats were created; UTC.
+	UpdatedAt time.Time
+}
+
+// partition is the aggregate of one partition.
+type partition struct {
+	seen         map[string]struct{}
+	orders       int64
+	revenueCents int64
+	bySKU        map[string]SKUTotals
+}
+
+func newPartition() *partition {
+	return &partition{seen: make(map[string]struct{}), bySKU: make(map[string]SKUTotals)}
+}
+
+// Stats holds the aggregates of the partitions owned. It is safe for concurrent use: the consumer
+// writes while HTTP requests read snapshots.
+type Stats struct {
+	now func() time.Time
+
+	mu         sync.RWMutex
+	partitions map[int32]*partition
+	updatedAt  time.Time
+}
+
+// New returns empty Stats that own no partition; now tells the time of changes.
+func New(now func() time.Time) *Stats {
+	return &Stats{now: now, partitions: make(map[int32]*partition), updatedAt: now().UTC()}
+}
+
+// Reset makes p owned and empty, discarding whatever was known of it: the caller is about to
+// replay p from its beginning.
+func (s *Stats) Reset(p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partitions[p] = newPartition()
+	s.touch()
+}
+
+// Drop forgets p and its orders: another replica owns it now.
+func (s *Stats) Drop(p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.partitions[p]; !ok {
+		return
+	}
+	delete(s.partitions, p)
+	s.touch()
+}
+
+// Add counts o, read from partition p, unless p already counted an order with the same ID; it
+// reports whether o was counted. The first event of an order wins: a later one with the same ID
+// is a duplicate whatever it carries. An invalid order (see Order.Validate) is not counted.
+func (s *Stats) Add(p int32, o Order) (counted bool, err error) {
+	if err := o.Validate(); err != nil {
+		return false, fmt.Errorf("%w %q: %w", ErrInvalidOrder, o.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	part, ok := s.partitions[p]
+	if !ok {
+		return false, fmt.Errorf("%w: %d", ErrNotOwned, p)
+	}
+	if _, dup := part.seen[o.ID]; dup {
+		return false, nil
+	}
+	part.seen[o.ID] = struct{}{}
+	part.orders++
+	part.revenueCents += o.TotalCents
+	for _, l := range o.Lines {
+		t := part.bySKU[l.SKU]
+		t.Quantity += l.Quantity
+		t.RevenueCents += l.TotalCents
+		part.bySKU[l.SKU] = t
+	}
+	s.touch()
+	return true, nil
+}
+
+// touch records a change; s.mu must be held for writing.
+func (s *Stats) touch() { s.updatedAt = s.now().UTC() }
+
+// Snapshot sums the partitions owned into a copy the caller may keep.
+func (s *Stats) Snapshot() Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := Snapshot{
+		BySKU:      make(map[string]SKUTotals),
+		Partitions: slices.Sorted(maps.Keys(s.partitions)),
+		UpdatedAt:  s.updatedAt,
+	}
+	if snap.Partitions == nil {
+		snap.Partitions = []int32{}
+	}
+	for _, part := range s.partitions {
+		snap.Orders += part.orders
+		snap.RevenueCents += part.revenueCents
+		for sku, t := range part.bySKU {
+			sum := snap.BySKU[sku]
+			sum.Quantity += t.Quantity
+			sum.RevenueCents += t.RevenueCents
+			snap.BySKU[sku] = sum
+		}
+	}
+	return snap
+}
