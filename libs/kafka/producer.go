@@ -1,0 +1,217 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.uber.org/zap"
+)
+
+// Producer publishes messages through one long-lived idempotent librdkafka producer. It is safe
+// for concurrent use; create one per process and Close it on shutdown.
+type Producer struct {
+	cfg   Config
+	log   *zap.Logger
+	admin *Admin
+
+	mu       sync.RWMutex // held for reading around every librdkafka call, for writing by Close
+	closed   bool
+	producer *ckafka.Producer
+
+	eventsDone chan struct{} // closed when serveEvents returned
+	gone       chan struct{} // closed once no delivery report can arrive any more
+}
+
+// NewProducer creates the producer. librdkafka connects in the background, so this does not
+// block; use Ready to wait for a broker.
+func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka: producer config: %w", err)
+	}
+	log = log.With(zap.String("component", "kafka.producer"))
+	logVersion(log)
+
+	conf := commonConfig(cfg)
+	maps.Copy(conf, ckafka.ConfigMap{
+		// Idempotence gives each message a sequence number, so the broker drops the duplicates
+		// that retries would otherwise write and keeps per-partition order. It needs acks=all,
+		// which is also what makes an acknowledged message survive the loss of the leader.
+		"enable.idempotence": true,
+		"acks":               "all",
+		// Bounded: a message that cannot be delivered in this time fails instead of waiting forever.
+		"delivery.timeout.ms": int(cfg.DeliveryTimeout.Milliseconds()),
+		"linger.ms":           int(cfg.Linger.Milliseconds()),
+		"compression.type":    cfg.Compression,
+		// The Java client's partitioner, so a key lands on the same partition whichever client
+		// produced it.
+		"partitioner": "murmur2_random",
+		// Publish only needs the outcome, not a copy of key and value in every delivery report.
+		"go.delivery.report.fields": "none",
+		"go.logs.channel.enable":    true,
+	})
+	kp, err := ckafka.NewProducer(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: create producer: %w", err)
+	}
+	derived, err := ckafka.NewAdminClientFromProducer(kp)
+	if err != nil {
+		kp.Close()
+		return nil, fmt.Errorf("kafka: create producer admin client: %w", err)
+	}
+
+	p := &Producer{
+		cfg:        cfg,
+		log:        log,
+		admin:      &Admin{cfg: cfg, client: derived},
+		producer:   kp,
+		eventsDone: make(chan struct{}),
+		gone:       make(chan struct{}),
+	}
+	go p.serveEvents()
+	return p, nil
+}
+
+// serveEvents logs what librdkafka reports outside of delivery reports (those go to the
+// per-message channels of Publish). It returns when Close closed both channels.
+func (p *Producer) serveEvents() {
+	defer close(p.eventsDone)
+	events, logs := p.producer.Events(), p.producer.Logs()
+	for events != nil || logs != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			switch e := ev.(type) {
+			case ckafka.Error:
+				if e.IsFatal() {
+					// With idempotence a fatal error (e.g. a sequence gap the broker cannot
+					// repair) leaves the producer unusable; Ready reports it from now on.
+					p.log.Error("fatal producer error", zap.Error(e))
+				} else {
+					p.log.Warn("producer error", zap.Error(e))
+				}
+			default:
+				p.log.Debug("producer event", zap.Stringer("event", e))
+			}
+		case le, ok := <-logs:
+			if !ok {
+				logs = nil
+				continue
+			}
+			logLibrdkafka(p.log, le)
+		}
+	}
+}
+
+// Publish sends msg and waits for the broker's acknowledgement from all in-sync replicas. It
+// returns nil once the message is stored, the delivery error if the producer gave up, or
+// ctx's error if the caller's deadline passed first — in which case the message may still be
+// delivered later (at-least-once: callers retry with the same key and consumers deduplicate).
+func (p *Producer) Publish(ctx context.Context, msg Message) error {
+	if msg.Topic == "" {
+		return errors.New("kafka: publish: empty topic")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, err)
+	}
+	// Buffered so that librdkafka's poller never blocks on a caller that stopped waiting.
+	delivery := make(chan ckafka.Event, 1)
+	if err := p.produce(msg.toKafka(), delivery); err != nil {
+		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, err)
+	}
+	select {
+	case ev := <-delivery:
+		km, ok := ev.(*ckafka.Message)
+		if !ok {
+			return fmt.Errorf("kafka: publish to %s: unexpected delivery event %v", msg.Topic, ev)
+		}
+		if err := km.TopicPartition.Error; err != nil {
+			return fmt.Errorf("kafka: deliver to %s: %w", msg.Topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ctx.Err())
+	case <-p.gone:
+		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ErrClosed)
+	}
+}
+
+func (p *Producer) produce(km *ckafka.Message, delivery chan ckafka.Event) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	return p.producer.Produce(km, delivery)
+}
+
+// Ready reports whether the producer can deliver: it has hit no fatal error and a broker
+// answered a metadata request by ctx's deadline. It serves the readiness probe and start-up.
+func (p *Producer) Ready(ctx context.Context) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.producer.GetFatalError(); err != nil {
+		return fmt.Errorf("kafka: producer failed: %w", err)
+	}
+	return ping(ctx, p.cfg, p.producer.GetMetadata)
+}
+
+// Admin returns an admin client that shares the producer's connections. It is valid until the
+// producer is closed; closing it is not needed.
+func (p *Producer) Admin() *Admin { return p.admin }
+
+// Close flushes outstanding messages until ctx's deadline, then purges what is left (their
+// publishers get an error) and releases the producer. Publish calls after Close fail with
+// ErrClosed. Close is idempotent.
+func (p *Producer) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	// From here no Produce call is running or can start, so the producer is ours alone.
+
+	var err error
+	if left := p.flush(ctx); left > 0 {
+		err = fmt.Errorf("kafka: close producer: %d messages or requests still outstanding: %w",
+			left, context.DeadlineExceeded)
+		if perr := p.producer.Purge(ckafka.PurgeQueue | ckafka.PurgeInFlight); perr != nil {
+			err = errors.Join(err, fmt.Errorf("kafka: purge producer: %w", perr))
+		}
+		// Purged messages get failed delivery reports; serve them so that waiting publishers
+		// learn the outcome now rather than at their own deadline.
+		p.producer.Flush(int(purgeGrace.Milliseconds()))
+	}
+	p.admin.Close()
+	p.producer.Close()
+	<-p.eventsDone
+	close(p.gone)
+	p.log.Info("producer closed")
+	return err
+}
+
+// purgeGrace bounds serving the local delivery reports of purged messages during Close.
+const purgeGrace = 100 * time.Millisecond
+
+func (p *Producer) flush(ctx context.Context) int {
+	ms := int(p.cfg.DeliveryTimeout.Milliseconds())
+	if deadline, ok := ctx.Deadline(); ok {
+		ms = max(0, int(time.Until(deadline).Milliseconds()))
+	}
+	if ctx.Err() != nil {
+		ms = 0
+	}
+	return p.producer.Flush(ms)
+}
