@@ -436,7 +436,14 @@ func (c *Consumer) handle(km *ckafka.Message) {
 // fetched, so nothing after the failed message is handled (or committed) before it.
 func (c *Consumer) rewind(at ckafka.TopicPartition) {
 	at.Error = nil
-	if _, err := c.consumer.SeekPartitions([]ckafka.TopicPartition{at}); err != nil {
+	parts, err := c.consumer.SeekPartitions([]ckafka.TopicPartition{at})
+	if err == nil && len(parts) == 1 && parts[0].Error != nil {
+		// librdkafka reports a failure of one partition in the list, not in err.
+		err = parts[0].Error
+	}
+	if err != nil {
+		// Without the rewind, the messages already fetched after the failed one would be handled
+		// and stored, committing past it: stop instead, so nothing is lost.
 		c.failed = fmt.Errorf("kafka: rewind %s to redeliver a failed message: %w", at, err)
 		return
 	}

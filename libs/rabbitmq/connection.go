@@ -87,6 +87,9 @@ func (c *Connection) Start(ctx context.Context) error {
 	s, err := c.connect(ctx)
 	if err != nil {
 		c.setLastErr(err)
+		c.mu.Lock()
+		c.started = false // the caller may try again
+		c.mu.Unlock()
 		return fmt.Errorf("rabbitmq: connect to %s: %w", c.addr, err)
 	}
 	c.mu.Lock()

@@ -144,6 +144,9 @@ func (c *Consumer) Start(ctx context.Context) error {
 
 	sub, err := c.subscribe(ctx)
 	if err != nil {
+		c.mu.Lock()
+		c.started = false // the caller may try again
+		c.mu.Unlock()
 		return fmt.Errorf("rabbitmq: consume from queue %q: %w", c.queue, err)
 	}
 	c.mu.Lock()

@@ -147,8 +147,9 @@ func (p *Publisher) publish(ctx context.Context, s *confirmChannel, exchange, ro
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return err // checked before sending: the channel is intact
 	default:
-		// A failed write shuts the connection down; the broker drops partial messages.
-		s.ch = nil
+		// A failed write shuts the connection down; the broker drops partial messages. Close the
+		// channel anyway in case the connection survived, so failures cannot pile up channels.
+		p.abandon(s)
 		return fmt.Errorf("%w: %w", ErrNotConnected, err)
 	}
 
