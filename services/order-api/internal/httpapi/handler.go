@@ -1,0 +1,176 @@
+// Package httpapi is order-api's HTTP transport: POST /v1/orders on echo. It checks the request
+// (content type, size, Idempotency-Key, a strictly decoded JSON body), hands the order to
+// package orders, and maps the outcome onto the contract's statuses, every error as an RFC 9457
+// problem (application/problem+json).
+//
+// The 400/422 split: 400 means the request is not a well-formed order document — not JSON,
+// trailing data, an unknown member, a value of the wrong JSON type (null included; a fractional
+// quantity is not an integer), or a bad Idempotency-Key header. 422 means a well-formed order
+// that breaks a rule — a missing member, customer_id length or characters, 1 to 50 items,
+// quantity 1 to 1000 (so 0, -1 and 1e30 are 422), or the validator's verdict (an unknown SKU) —
+// and lists every broken rule in violations at once.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
+	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
+	"github.com/backend-prep/backend-prep/libs/platform/logging"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
+)
+
+// MaxBodyBytes bounds the body of POST /v1/orders (64 KiB).
+const MaxBodyBytes = 64 << 10
+
+// Options tunes a Handler.
+type Options struct {
+	// RetryAfter is sent as the Retry-After header of a 503, rounded up to whole seconds.
+	RetryAfter time.Duration
+}
+
+// Handler serves POST /v1/orders.
+type Handler struct {
+	orders     *orders.Service
+	retryAfter string
+	metrics    *metrics
+}
+
+// NewHandler returns the handler placing orders with svc; it registers its metrics on reg.
+func NewHandler(svc *orders.Service, reg prometheus.Registerer, opts Options) (*Handler, error) {
+	if opts.RetryAfter <= 0 {
+		return nil, fmt.Errorf("httpapi: retry-after must be positive, got %s", opts.RetryAfter)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{
+		orders:     svc,
+		retryAfter: strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds()))),
+		metrics:    m,
+	}, nil
+}
+
+// Register adds the routes to e.
+func (h *Handler) Register(e *echo.Echo) {
+	e.POST("/v1/orders", h.placeOrder)
+}
+
+// accepted is the 202 body.
+type accepted struct {
+	OrderID    string         `json:"order_id"`
+	Status     string         `json:"status"`
+	TotalCents int64          `json:"total_cents"`
+	Currency   string         `json:"currency"`
+	Items      []acceptedItem `json:"items"`
+}
+
+type acceptedItem struct {
+	SKU            string `json:"sku"`
+	Quantity       int32  `json:"quantity"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	LineTotalCents int64  `json:"line_total_cents"`
+}
+
+func (h *Handler) placeOrder(c echo.Context) error {
+	req, err := h.readRequest(c)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	ctx := logging.WithFields(c.Request().Context(), zap.String("trace_id", traceID(req.Traceparent)))
+	c.SetRequest(c.Request().WithContext(ctx)) // the access log line carries the trace ID
+
+	placed, err := h.orders.Place(ctx, req)
+	if err != nil {
+		return h.fail(c, err)
+	}
+	c.SetRequest(c.Request().WithContext(logging.WithFields(ctx, zap.String("order_id", placed.GetOrderId()))))
+	h.metrics.accepted.Inc()
+	return c.JSON(http.StatusAccepted, acceptedBody(placed))
+}
+
+// readRequest checks the request in the order that costs least first: headers, then the body.
+func (h *Handler) readRequest(c echo.Context) (orders.Request, error) {
+	r := c.Request()
+	if err := checkContentType(r.Header.Get(echo.HeaderContentType)); err != nil {
+		return orders.Request{}, err
+	}
+	key, err := idempotencyKey(r.Header)
+	if err != nil {
+		return orders.Request{}, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response().Writer, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return orders.Request{}, err
+		}
+		return orders.Request{}, malformed("", "the body could not be read: %v", err)
+	}
+	order, err := decodeOrder(body)
+	if err != nil {
+		return orders.Request{}, err
+	}
+	return orders.Request{Order: order, IdempotencyKey: key, Traceparent: traceparent(r.Header)}, nil
+}
+
+// fail answers with the problem err maps to, and returns err so that the access log, which
+// records every request once, records why; the response is already written by then.
+func (h *Handler) fail(c echo.Context, err error) error {
+	o := outcomeOf(err)
+	if o.problem.Status >= http.StatusInternalServerError {
+		h.metrics.failed.WithLabelValues(o.metric).Inc()
+	} else {
+		h.metrics.rejected.WithLabelValues(o.metric).Inc()
+	}
+	if o.retry {
+		c.Response().Header().Set("Retry-After", h.retryAfter)
+	}
+	body, merr := json.Marshal(o.problem) // strings and ints only: it cannot fail
+	if merr != nil {
+		return errors.Join(err, merr)
+	}
+	if werr := c.Blob(o.problem.Status, httpserver.ProblemContentType, body); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
+}
+
+func acceptedBody(e *ordersv1.OrderPlaced) accepted {
+	body := accepted{
+		OrderID:    e.GetOrderId(),
+		Status:     "accepted",
+		TotalCents: e.GetTotalCents(),
+		Currency:   e.GetCurrency(),
+		Items:      make([]acceptedItem, len(e.GetItems())),
+	}
+	for i, item := range e.GetItems() {
+		body.Items[i] = acceptedItem{
+			SKU:            item.GetSku(),
+			Quantity:       item.GetQuantity(),
+			UnitPriceCents: item.GetUnitPriceCents(),
+			LineTotalCents: item.GetLineTotalCents(),
+		}
+	}
+	return body
+}
+
+// traceID is the trace-id field of a traceparent as traceparent() writes it: 00-<trace-id>-….
+func traceID(traceparent string) string {
+	if len(traceparent) < 35 {
+		return ""
+	}
+	return traceparent[3:35]
+}

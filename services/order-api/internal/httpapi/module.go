@@ -1,0 +1,19 @@
+package httpapi
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/config"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
+)
+
+// Module adds the Handler's routes to the platform's HTTP server (httpserver.Module).
+var Module = fx.Module("httpapi",
+	fx.Provide(httpserver.AsRoutes(newHandler)),
+)
+
+func newHandler(svc *orders.Service, reg prometheus.Registerer, cfg config.Config) (*Handler, error) {
+	return NewHandler(svc, reg, Options{RetryAfter: cfg.RetryAfter})
+}
