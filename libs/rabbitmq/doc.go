@@ -12,7 +12,7 @@
 //     ([ErrUnroutable], [ErrNacked], [ErrNotConnected], [ErrUnconfirmed]).
 //   - [Consumer]: manual acknowledgements with a prefetch window, a pool of workers calling a
 //     [Handler], re-subscription after a reconnect and a graceful [Consumer.Stop].
-//   - [Module]: the fx wiring for the connection and the publisher.
+//   - [Module]: the fx wiring for the connection and the publisher (on a connection of its own).
 //
 // Ownership of the topology follows the design of the system: a publisher declares the exchange
 // it publishes to, a consumer declares its queue and the bindings that feed it. Declarations are

@@ -12,14 +12,19 @@ import (
 // and after every reconnect. Contribute to it with ProvideTopology.
 const TopologyGroup = "rabbitmq.topology"
 
-// Module provides a started *Connection and a *Publisher on it. It needs a Config and a
-// *zap.Logger from the application, and declares every Topology in the TopologyGroup.
+// Module provides a started *Connection and a *Publisher. It needs a Config and a *zap.Logger
+// from the application, and declares every Topology in the TopologyGroup on the Connection.
+//
+// The Publisher has a connection of its own, as RabbitMQ's flow-control guidance advises: when
+// the broker is short of memory or disk it stops reading from publishing connections, and a
+// consumer sharing that connection could then not even ack. The Connection is for consumers and
+// the topology.
 //
 // Start dials with the start context's deadline (and at most DialTimeout) and fails the
 // application when the broker is unreachable or refuses the topology. Stop closes the
-// publisher (after in-flight publishes) and then the connection. Consumers are built by the
-// services that own their handlers (NewConsumer) and hook Start/Stop into the lifecycle
-// themselves, so they start after, and stop before, the connection.
+// publisher (after in-flight publishes) and its connection, then the Connection. Consumers are
+// built by the services that own their handlers (NewConsumer) and hook Start/Stop into the
+// lifecycle themselves, so they start after, and stop before, the connection.
 var Module = fx.Module("rabbitmq",
 	fx.Provide(
 		newLifecycleConnection,
@@ -72,8 +77,22 @@ func newLifecycleConnection(p connectionParams) (*Connection, error) {
 	return conn, nil
 }
 
-func newLifecyclePublisher(lc fx.Lifecycle, conn *Connection, log *zap.Logger) *Publisher {
+// newLifecyclePublisher takes the topology Connection only to start after it: the exchanges it
+// publishes to are declared by then.
+func newLifecyclePublisher(lc fx.Lifecycle, cfg Config, log *zap.Logger, _ *Connection) (*Publisher, error) {
+	if cfg.ConnectionName != "" {
+		cfg.ConnectionName += "-publisher"
+	}
+	conn, err := NewConnection(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	p := NewPublisher(conn, log)
-	lc.Append(fx.StopHook(p.Close))
-	return p
+	lc.Append(fx.Hook{
+		OnStart: conn.Start,
+		OnStop: func(ctx context.Context) error {
+			return errors.Join(p.Close(ctx), conn.Close(ctx))
+		},
+	})
+	return p, nil
 }

@@ -215,6 +215,9 @@ func (p *Publisher) abandon(s *confirmChannel) {
 	p.abandoned.Go(func() { p.conn.closeChannel(conn, ch) })
 }
 
+// Ready reports whether the Publisher's connection is up: nil, or why publishing would fail.
+func (p *Publisher) Ready(ctx context.Context) error { return p.conn.Ready(ctx) }
+
 // Close waits for in-flight publishes (up to ctx) and closes the pool's channels. Publish
 // fails with ErrClosed afterwards. It does not close the Connection.
 func (p *Publisher) Close(ctx context.Context) error {

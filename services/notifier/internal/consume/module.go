@@ -11,8 +11,8 @@ import (
 
 // Module declares the notifier's topology (through rabbitmq.Module's Connection) and runs the
 // consumer of its work queue: it starts after the connection is up and stops, finishing the
-// messages in hand, before the publisher and the connection close. Readiness requires both the
-// connection and the subscription.
+// messages in hand, before the publisher and the connection close. Readiness requires the
+// connection, the subscription and the publisher's connection.
 var Module = fx.Module("consume",
 	fx.Provide(
 		fx.Annotate(Settings.Topology, fx.ResultTags(`group:"`+rabbitmq.TopologyGroup+`"`)),
@@ -23,6 +23,10 @@ var Module = fx.Module("consume",
 		}),
 		admin.AsCheck(func(c *rabbitmq.Consumer) admin.Check {
 			return admin.Check{Name: "consumer", Check: c.Ready}
+		}),
+		// Retries and dead letters are published: without the publisher, failures would pile up.
+		admin.AsCheck(func(p *rabbitmq.Publisher) admin.Check {
+			return admin.Check{Name: "rabbitmq-publisher", Check: p.Ready}
 		}),
 	),
 	fx.Invoke(func(*rabbitmq.Consumer) {}),

@@ -31,8 +31,8 @@ var Module = fx.Module("events",
 		admin.AsCheck(func(p *kafka.Producer) admin.Check {
 			return admin.Check{Name: "kafka", Check: p.Ready}
 		}),
-		admin.AsCheck(func(c *rabbitmq.Connection) admin.Check {
-			return admin.Check{Name: "rabbitmq", Check: c.Ready}
+		admin.AsCheck(func(p *rabbitmq.Publisher) admin.Check {
+			return admin.Check{Name: "rabbitmq", Check: p.Ready}
 		}),
 	),
 )
