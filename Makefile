@@ -30,6 +30,13 @@ build: ## Build the four service binaries into bin/.
 test: ## Unit + integration tests against real brokers (make brokers, or Docker for testcontainers).
 	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Fuzz order-api's decoding and validation for FUZZTIME (default 30s) per target.
+	cd services/order-api && go test -run '^$$' -fuzz '^FuzzPlaceOrder$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	cd services/order-api && go test -run '^$$' -fuzz '^FuzzParseInteger$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+
 .PHONY: test-unit
 test-unit: ## Only the tests that need no broker (what the Tilt "unit-tests" button runs).
 	go test -short -count=1 $(PKGS)
