@@ -103,7 +103,8 @@ func (c *Connection) Start(ctx context.Context) error {
 	c.broadcast()
 	c.mu.Unlock()
 	c.log.Info("connected")
-	go c.run(s)
+	// The reconnect loop outlives Start's ctx on purpose: the Connection owns it and Close stops it.
+	go c.run(s) //nolint:contextcheck // see above
 	return nil
 }
 

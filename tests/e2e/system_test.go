@@ -356,12 +356,12 @@ func (s *stack) requireAllNotified(t *testing.T, ids []string, timeout time.Dura
 func (s *stack) placeMixed(t *testing.T, l *ledger, skus []string, wave, i int) {
 	customer := fmt.Sprintf("c-%d", i%7)
 	key := fmt.Sprintf("w%d-o%d", wave, i)
-	switch {
-	case i%10 == 9: // unknown SKU: the validator rejects it
+	switch i % 10 {
+	case 9: // unknown SKU: the validator rejects it
 		body := mustJSON(order{CustomerID: customer, Items: []item{{SKU: "NOPE-404", Quantity: 1}}})
 		s.expectRejected(t, l, body, http.StatusUnprocessableEntity)
 		return
-	case i%10 == 8: // malformed JSON
+	case 8: // malformed JSON
 		s.expectRejected(t, l, []byte(`{"customer_id": "c-1", "items": [`), http.StatusBadRequest)
 		return
 	}

@@ -150,8 +150,8 @@ func handle(mux *http.ServeMux, r Route) (err error) {
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 // Start listens before returning, so a taken port fails start-up, then serves in the background.
-func (s *Server) Start(context.Context) error {
-	ln, err := net.Listen("tcp", s.addr)
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("admin: listen: %w", err)
 	}

@@ -136,8 +136,8 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 
 // Start listens before returning, so a taken port fails start-up, then serves in the background
 // and reports SERVING.
-func (s *Server) Start(context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("grpcserver: listen: %w", err)
 	}

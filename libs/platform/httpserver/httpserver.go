@@ -79,8 +79,8 @@ func NewServer(cfg Config, e *echo.Echo, log *zap.Logger) *Server {
 }
 
 // Start listens before returning, so a taken port fails start-up, then serves in the background.
-func (s *Server) Start(context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("httpserver: listen: %w", err)
 	}

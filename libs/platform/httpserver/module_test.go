@@ -46,6 +46,9 @@ func TestModule(t *testing.T) {
 	assert.Equal(t, "pong", do(t, http.MethodGet, url+"/ping", nil).body)
 
 	app.RequireStop()
-	_, err := http.Get(url + "/ping")
+	res, err := http.Get(url + "/ping")
+	if err == nil {
+		res.Body.Close()
+	}
 	assert.Error(t, err, "stopped with the app")
 }
