@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 )
 
 func TestLoad_Defaults(t *testing.T) {
+	// make brokers and CI export the broker's address; the defaults are what applies without it.
+	unsetenv(t, "KAFKA_BOOTSTRAP_SERVERS")
+
 	cfg, err := platformconfig.Load[config.Config]()
 	require.NoError(t, err)
 
@@ -23,6 +27,13 @@ func TestLoad_Defaults(t *testing.T) {
 	assert.Equal(t, consume.Settings{GroupID: "analytics", Topic: ordersv1.Topic, LagRefreshInterval: 5 * time.Second}, cfg.Consume())
 	assert.Equal(t, kafka.DefaultConfig(), cfg.Kafka())
 	assert.Equal(t, ":9090", cfg.AdminAddr)
+}
+
+// unsetenv removes a variable for the rest of the test and restores it afterwards.
+func unsetenv(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "") // registers the restore
+	require.NoError(t, os.Unsetenv(name))
 }
 
 func TestLoad_FromTheEnvironment(t *testing.T) {
