@@ -26,6 +26,10 @@ build: ## Build the four service binaries into bin/.
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do echo "go build services/$$s -> bin/$$s"; go build -o $(BIN)/$$s ./services/$$s; done
 
+.PHONY: build-static
+build-static: ## Build the release binaries as the prod image does (static, musl for the Kafka services).
+	scripts/build-static
+
 .PHONY: test
 test: ## Unit + integration tests against real brokers (make brokers, or Docker for testcontainers).
 	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
