@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/backend-prep/backend-prep/libs/platform/internal/drain"
+	"github.com/backend-prep/backend-prep/libs/platform/internal/serve"
 )
 
 // DefaultCheckTimeout is how long /readyz waits for its checks, which run concurrently. It stays
@@ -80,9 +80,7 @@ type Server struct {
 	checkTimeout time.Duration
 	http         *http.Server
 
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan struct{} // closed when Serve has returned
+	loop serve.Loop
 }
 
 // NewServer builds the server and its routes; it does not listen yet.
@@ -151,52 +149,32 @@ func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 // Start listens before returning, so a taken port fails start-up, then serves in the background.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("admin: listen: %w", err)
-	}
-	s.mu.Lock()
-	s.listener = ln
-	s.served = make(chan struct{})
-	s.mu.Unlock()
-
-	s.log.Info("admin server listening", zap.Stringer("addr", ln.Addr()))
-	go func() {
-		defer close(s.served)
+	err := s.loop.Start(ctx, "admin server", s.addr, s.log, func(ln net.Listener) error {
 		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin server stopped serving", zap.Error(err))
+			return err
 		}
-	}()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
 	return nil
 }
 
 // Stop lets in-flight requests finish within a share of ctx's time, then closes what is left.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	if served == nil {
+	return s.loop.Stop(func() error {
+		drainCtx, cancel := drain.Context(ctx)
+		defer cancel()
+		if err := s.http.Shutdown(drainCtx); err != nil {
+			return errors.Join(fmt.Errorf("admin: shutdown: %w", err), s.http.Close())
+		}
 		return nil
-	}
-	drainCtx, cancel := drain.Context(ctx)
-	defer cancel()
-	err := s.http.Shutdown(drainCtx)
-	if err != nil {
-		err = errors.Join(fmt.Errorf("admin: shutdown: %w", err), s.http.Close())
-	}
-	<-served
-	return err
+	})
 }
 
 // Addr is the address the server listens on, nil before Start. Tests listen on port 0 and ask.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return nil
-	}
-	return s.listener.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.loop.Addr() }
 
 func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
-	"sync"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	grpcmiddleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
@@ -41,6 +40,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/backend-prep/backend-prep/libs/platform/internal/drain"
+	"github.com/backend-prep/backend-prep/libs/platform/internal/serve"
 	"github.com/backend-prep/backend-prep/libs/platform/logging"
 )
 
@@ -74,9 +74,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan struct{} // closed when Serve has returned
+	loop serve.Loop
 }
 
 // New builds a server with services registered, and its metrics registered on reg. It does not
@@ -137,22 +135,15 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 // Start listens before returning, so a taken port fails start-up, then serves in the background
 // and reports SERVING.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("grpcserver: listen: %w", err)
-	}
-	s.mu.Lock()
-	s.listener = ln
-	s.served = make(chan struct{})
-	s.mu.Unlock()
-
-	s.log.Info("grpc server listening", zap.Stringer("addr", ln.Addr()))
-	go func() {
-		defer close(s.served)
+	err := s.loop.Start(ctx, "grpc server", s.cfg.Addr, s.log, func(ln net.Listener) error {
 		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.log.Error("grpc server stopped serving", zap.Error(err))
+			return err
 		}
-	}()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("grpcserver: %w", err)
+	}
 	s.setServing(healthpb.HealthCheckResponse_SERVING)
 	return nil
 }
@@ -161,43 +152,28 @@ func (s *Server) Start(ctx context.Context) error {
 // share of ctx's time (see package drain). RPCs still running then — a stuck stream, a health
 // Watch — are cancelled with Stop, and Stop reports it.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	if served == nil {
-		return nil
-	}
-	s.health.Shutdown()
-
-	drainCtx, cancel := drain.Context(ctx)
-	defer cancel()
-	graceful := make(chan struct{})
-	go func() {
-		defer close(graceful)
-		s.grpc.GracefulStop()
-	}()
-
-	var err error
-	select {
-	case <-graceful:
-	case <-drainCtx.Done():
-		s.grpc.Stop()
-		<-graceful
-		err = fmt.Errorf("grpcserver: RPCs still running at the deadline were cancelled: %w", drainCtx.Err())
-	}
-	<-served
-	return err
+	return s.loop.Stop(func() error {
+		s.health.Shutdown()
+		drainCtx, cancel := drain.Context(ctx)
+		defer cancel()
+		graceful := make(chan struct{})
+		go func() {
+			defer close(graceful)
+			s.grpc.GracefulStop()
+		}()
+		select {
+		case <-graceful:
+			return nil
+		case <-drainCtx.Done():
+			s.grpc.Stop()
+			<-graceful
+			return fmt.Errorf("grpcserver: RPCs still running at the deadline were cancelled: %w", drainCtx.Err())
+		}
+	})
 }
 
 // Addr is the address the server listens on, nil before Start. Tests listen on port 0 and ask.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return nil
-	}
-	return s.listener.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.loop.Addr() }
 
 // withRequestID puts the caller's request ID, or a new one, in the handler's context.
 func withRequestID(ctx context.Context) context.Context {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/backend-prep/backend-prep/libs/platform/internal/drain"
+	"github.com/backend-prep/backend-prep/libs/platform/internal/serve"
 )
 
 // Config is what a service supplies to Module.
@@ -62,9 +62,7 @@ type Server struct {
 	echo *echo.Echo
 	log  *zap.Logger
 
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan struct{} // closed when Serve has returned
+	loop serve.Loop
 }
 
 // NewServer prepares e, built by New with routes registered, to serve on cfg.Addr.
@@ -80,54 +78,34 @@ func NewServer(cfg Config, e *echo.Echo, log *zap.Logger) *Server {
 
 // Start listens before returning, so a taken port fails start-up, then serves in the background.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("httpserver: listen: %w", err)
-	}
-	s.mu.Lock()
-	s.listener = ln
-	s.served = make(chan struct{})
-	s.mu.Unlock()
-
-	s.echo.Listener = ln
-	s.log.Info("http server listening", zap.Stringer("addr", ln.Addr()))
-	go func() {
-		defer close(s.served)
+	err := s.loop.Start(ctx, "http server", s.cfg.Addr, s.log, func(ln net.Listener) error {
+		s.echo.Listener = ln
 		if err := s.echo.StartServer(s.echo.Server); !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped serving", zap.Error(err))
+			return err
 		}
-	}()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("httpserver: %w", err)
+	}
 	return nil
 }
 
 // Stop stops accepting connections and lets in-flight requests finish within a share of ctx's
 // time (see package drain); requests still running then are cut off and Stop reports it.
 func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	if served == nil {
+	return s.loop.Stop(func() error {
+		drainCtx, cancel := drain.Context(ctx)
+		defer cancel()
+		if err := s.echo.Shutdown(drainCtx); err != nil {
+			return errors.Join(fmt.Errorf("httpserver: requests still running at the deadline were cut off: %w", err), s.echo.Close())
+		}
 		return nil
-	}
-	drainCtx, cancel := drain.Context(ctx)
-	defer cancel()
-	err := s.echo.Shutdown(drainCtx)
-	if err != nil {
-		err = errors.Join(fmt.Errorf("httpserver: requests still running at the deadline were cut off: %w", err), s.echo.Close())
-	}
-	<-served
-	return err
+	})
 }
 
 // Addr is the address the server listens on, nil before Start. Tests listen on port 0 and ask.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return nil
-	}
-	return s.listener.Addr()
-}
+func (s *Server) Addr() net.Addr { return s.loop.Addr() }
 
 // ProblemContentType is the media type of RFC 9457 problem details.
 const ProblemContentType = "application/problem+json"
