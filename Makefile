@@ -83,6 +83,11 @@ brokers-stop: ## Stop the brokers started by `make brokers`.
 run: ## Run the four services as local processes against the local brokers (Ctrl-C stops all).
 	scripts/run-local
 
+.PHONY: selfcheck
+selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-6 or a name).
+	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-6|docker|kubernetes|rabbitmq|kafka|grpc|system>' >&2; exit 2; }
+	go run ./labs/selfcheck $(STEP) $(SELFCHECK_ARGS)
+
 KIND_CONTEXT := kind-backend-prep
 
 .PHONY: doctor

@@ -6,6 +6,7 @@ require (
 	github.com/backend-prep/backend-prep/libs/brokertest v0.0.0-00010101000000-000000000000
 	github.com/moby/buildkit v0.31.2
 	github.com/pelletier/go-toml v1.9.5
+	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/stretchr/testify v1.12.1
 	go.starlark.net v0.0.0-20260908191801-89a6a09411d5
 	golang.org/x/mod v0.43.0

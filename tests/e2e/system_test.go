@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -19,88 +20,48 @@ import (
 
 	"github.com/backend-prep/backend-prep/libs/brokertest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/tests/internal/stack"
 )
 
-// stack is one isolated copy of the system: its own topic, exchange, queues and consumer group on
-// the shared brokers, and its own ports.
-type stack struct {
-	t         *testing.T
-	env       map[string]map[string]string // per service
-	admin     map[string]string            // admin address per service
-	apiAddr   string                       // order-api HTTP
-	statsAddr string                       // analytics HTTP
-	procs     map[string]*proc
+// system is one isolated copy of the system: its own topic, exchange, queues and consumer group
+// on the shared brokers, and its own ports.
+type system struct {
+	*stack.Stack
 }
 
-func newStack(t *testing.T) *stack {
+func newSystem(t *testing.T) *system {
 	t.Helper()
-	kafka := brokertest.KafkaBootstrap(t)
-	amqp := brokertest.RabbitMQURL(t)
-	suffix := uniqueSuffix()
+	s := stack.New(t, brokertest.KafkaBootstrap(t), brokertest.RabbitMQURL(t))
+	suffix := stack.UniqueSuffix()
 	topic := "e2e.orders." + suffix
 	exchange := "e2e.orders." + suffix
-
-	s := &stack{
-		t:     t,
-		admin: map[string]string{},
-		procs: map[string]*proc{},
-	}
-	for _, name := range services {
-		s.admin[name] = freeAddr(t)
-	}
-	grpcAddr := freeAddr(t)
-	s.apiAddr = freeAddr(t)
-	s.statsAddr = freeAddr(t)
-
-	s.env = map[string]map[string]string{
-		"validator": {
-			"GRPC_ADDR": grpcAddr,
-		},
-		"order-api": {
-			"HTTP_ADDR":               s.apiAddr,
-			"VALIDATOR_ADDR":          grpcAddr,
-			"KAFKA_BOOTSTRAP_SERVERS": kafka,
-			"RABBITMQ_URL":            amqp,
-			"KAFKA_TOPIC":             topic,
-			"RABBITMQ_EXCHANGE":       exchange,
-		},
-		"notifier": {
-			"RABBITMQ_URL":          amqp,
-			"RABBITMQ_EXCHANGE":     exchange,
-			"NOTIFIER_QUEUE":        "e2e.notifier." + suffix,
-			"NOTIFIER_RETRY_DELAY":  "500ms",
-			"NOTIFIER_FAILURE_RATE": "0.1", // some sends fail and go through the retry path
-			"NOTIFIER_JOURNAL_PATH": filepath.Join(t.TempDir(), "notifications.jsonl"),
-		},
-		"analytics": {
-			"HTTP_ADDR":               s.statsAddr,
-			"KAFKA_BOOTSTRAP_SERVERS": kafka,
-			"KAFKA_TOPIC":             topic,
-			"ANALYTICS_GROUP_ID":      "e2e.analytics." + suffix,
-			// A SIGKILLed member keeps its partitions until its session times out: keep that short
-			// so the restarted replica gets them back quickly.
-			"KAFKA_SESSION_TIMEOUT":    "6s",
-			"KAFKA_HEARTBEAT_INTERVAL": "1s",
-		},
-	}
-	for name, env := range s.env {
-		env["ADMIN_ADDR"] = s.admin[name]
-		env["SHUTDOWN_TIMEOUT"] = "10s"
-	}
-	return s
-}
-
-func (s *stack) start(name string) {
-	s.t.Helper()
-	p := start(s.t, name, s.env[name])
-	s.procs[name] = p
-	waitReady(s.t, p, s.admin[name], 90*time.Second)
+	maps.Copy(s.Env["order-api"], map[string]string{
+		"KAFKA_TOPIC":       topic,
+		"RABBITMQ_EXCHANGE": exchange,
+	})
+	maps.Copy(s.Env["notifier"], map[string]string{
+		"RABBITMQ_EXCHANGE":     exchange,
+		"NOTIFIER_QUEUE":        "e2e.notifier." + suffix,
+		"NOTIFIER_RETRY_DELAY":  "500ms",
+		"NOTIFIER_FAILURE_RATE": "0.1", // some sends fail and go through the retry path
+		"NOTIFIER_JOURNAL_PATH": filepath.Join(t.TempDir(), "notifications.jsonl"),
+	})
+	maps.Copy(s.Env["analytics"], map[string]string{
+		"KAFKA_TOPIC":        topic,
+		"ANALYTICS_GROUP_ID": "e2e.analytics." + suffix,
+		// A SIGKILLed member keeps its partitions until its session times out: keep that short
+		// so the restarted replica gets them back quickly.
+		"KAFKA_SESSION_TIMEOUT":    "6s",
+		"KAFKA_HEARTBEAT_INTERVAL": "1s",
+	})
+	return &system{Stack: s}
 }
 
 // notified reports whether the notifier answers for orderID: its record of sent notifications,
 // which its journal carries across crashes.
-func (s *stack) notified(orderID string) bool {
-	status, _, err := get(s.admin["notifier"], "/v1/notifications/"+orderID)
+func (s *system) notified(orderID string) bool {
+	status, _, err := stack.Get(s.Admin["notifier"], "/v1/notifications/"+orderID)
 	return err == nil && status == http.StatusOK
 }
 
@@ -150,10 +111,10 @@ type reply struct {
 }
 
 // post sends one order.
-func (s *stack) post(body []byte, idempotencyKey string) (reply, error) {
+func (s *system) post(body []byte, idempotencyKey string) (reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.apiAddr+"/v1/orders", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.APIAddr+"/v1/orders", bytes.NewReader(body))
 	if err != nil {
 		return reply{}, err
 	}
@@ -162,7 +123,7 @@ func (s *stack) post(body []byte, idempotencyKey string) (reply, error) {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
 	began := time.Now()
-	res, err := client.Do(req)
+	res, err := stack.Client.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
@@ -171,9 +132,9 @@ func (s *stack) post(body []byte, idempotencyKey string) (reply, error) {
 	return reply{status: res.StatusCode, body: b, header: res.Header, took: time.Since(began)}, err
 }
 
-func (s *stack) stats(t *testing.T) stats {
+func (s *system) stats(t *testing.T) stats {
 	t.Helper()
-	status, body, err := get(s.statsAddr, "/v1/stats")
+	status, body, err := stack.Get(s.StatsAddr, "/v1/stats")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, string(body))
 	var st stats
@@ -225,7 +186,7 @@ func (l *ledger) ids() []string {
 }
 
 // waitForStats polls analytics until its totals equal want, or fails with the last difference.
-func (s *stack) waitForStats(t *testing.T, want stats, timeout time.Duration) {
+func (s *system) waitForStats(t *testing.T, want stats, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var got stats
@@ -257,10 +218,8 @@ func equalSKUs(a, b map[string]skuStats) bool {
 // analytics and notified, invalid orders leave no trace, and crashing the consumers mid-stream
 // loses nothing and double-counts nothing.
 func TestSystem(t *testing.T) {
-	s := newStack(t)
-	for _, name := range services {
-		s.start(name)
-	}
+	s := newSystem(t)
+	s.StartAll()
 
 	l := &ledger{orders: map[string]accepted{}, rejected: map[int]int{}}
 	skus := []string{"BOOK-001", "BOOK-002", "ELEC-001", "KTCH-001"}
@@ -284,8 +243,8 @@ func TestSystem(t *testing.T) {
 				for i := range jobs {
 					if wave == 2 && i == n/3 {
 						crash.Do(func() {
-							s.procs["notifier"].kill(t)
-							s.procs["analytics"].kill(t)
+							s.Procs["notifier"].Kill(t)
+							s.Procs["analytics"].Kill(t)
 							atCrash = l.accepted()
 							close(crashed)
 						})
@@ -308,8 +267,8 @@ func TestSystem(t *testing.T) {
 		post(2, perWave)
 	}()
 	<-crashed
-	s.start("notifier")
-	s.start("analytics")
+	s.Start("notifier")
+	s.Start("analytics")
 	<-wave2Done
 	require.Greater(t, l.accepted(), atCrash, "orders were accepted while the consumers were down")
 
@@ -329,10 +288,10 @@ func TestSystem(t *testing.T) {
 
 	// Crash both consumers again: after restart, the same totals — rebuilt, not doubled — and
 	// the notifier still answers for every order.
-	s.procs["notifier"].kill(t)
-	s.procs["analytics"].kill(t)
-	s.start("analytics")
-	s.start("notifier")
+	s.Procs["notifier"].Kill(t)
+	s.Procs["analytics"].Kill(t)
+	s.Start("analytics")
+	s.Start("notifier")
 	s.waitForStats(t, want, 90*time.Second)
 	s.requireAllNotified(t, l.ids(), 10*time.Second)
 
@@ -340,7 +299,7 @@ func TestSystem(t *testing.T) {
 }
 
 // requireAllNotified waits until the notifier answers 200 for every order.
-func (s *stack) requireAllNotified(t *testing.T, ids []string, timeout time.Duration) {
+func (s *system) requireAllNotified(t *testing.T, ids []string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for _, id := range ids {
@@ -353,7 +312,7 @@ func (s *stack) requireAllNotified(t *testing.T, ids []string, timeout time.Dura
 
 // placeMixed posts one order of a wave: mostly valid orders, some replays of the same
 // Idempotency-Key, and some invalid ones.
-func (s *stack) placeMixed(t *testing.T, l *ledger, skus []string, wave, i int) {
+func (s *system) placeMixed(t *testing.T, l *ledger, skus []string, wave, i int) {
 	customer := fmt.Sprintf("c-%d", i%7)
 	key := fmt.Sprintf("w%d-o%d", wave, i)
 	switch i % 10 {
@@ -402,7 +361,7 @@ func (s *stack) placeMixed(t *testing.T, l *ledger, skus []string, wave, i int) 
 	}
 }
 
-func (s *stack) expectRejected(t *testing.T, l *ledger, body []byte, want int) {
+func (s *system) expectRejected(t *testing.T, l *ledger, body []byte, want int) {
 	r, err := s.post(body, "")
 	if err != nil {
 		t.Errorf("post: %v", err)
@@ -442,14 +401,12 @@ func report(t *testing.T, l *ledger, elapsed time.Duration) {
 // TestEveryServiceStopsCleanlyOnSIGTERM: each binary, once ready, drains and exits 0 on SIGTERM,
 // the signal Kubernetes sends before it kills a pod.
 func TestEveryServiceStopsCleanlyOnSIGTERM(t *testing.T) {
-	s := newStack(t)
-	for _, name := range services {
-		s.start(name)
-	}
-	for _, name := range slices.Backward(services) {
+	s := newSystem(t)
+	s.StartAll()
+	for _, name := range slices.Backward(stack.Services) {
 		began := time.Now()
-		code := s.procs[name].terminate(t, 20*time.Second)
-		require.Equal(t, 0, code, "%s exit code after SIGTERM:\n%s", name, s.procs[name].tail(20))
+		code := s.Procs[name].Terminate(t, 20*time.Second)
+		require.Equal(t, 0, code, "%s exit code after SIGTERM:\n%s", name, s.Procs[name].Tail(20))
 		t.Logf("%s stopped in %s", name, time.Since(began).Round(time.Millisecond))
 	}
 }
@@ -457,18 +414,16 @@ func TestEveryServiceStopsCleanlyOnSIGTERM(t *testing.T) {
 // TestValidatorOutage: with the validator down, order-api answers 503 with Retry-After within
 // its deadline, and recovers by itself once the validator is back.
 func TestValidatorOutage(t *testing.T) {
-	s := newStack(t)
-	s.env["order-api"]["VALIDATOR_TIMEOUT"] = "1s"
-	for _, name := range services {
-		s.start(name)
-	}
+	s := newSystem(t)
+	s.Env["order-api"]["VALIDATOR_TIMEOUT"] = "1s"
+	s.StartAll()
 	body := mustJSON(order{CustomerID: "c-42", Items: []item{{SKU: "BOOK-001", Quantity: 2}}})
 
 	r, err := s.post(body, "")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
 
-	require.Equal(t, 0, s.procs["validator"].terminate(t, 20*time.Second))
+	require.Equal(t, 0, s.Procs["validator"].Terminate(t, 20*time.Second))
 	r, err = s.post(body, "outage-1")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, r.status, string(r.body))
@@ -480,7 +435,7 @@ func TestValidatorOutage(t *testing.T) {
 	require.EqualValues(t, http.StatusServiceUnavailable, problem["status"])
 
 	// The same request, retried as Retry-After says, succeeds once the validator is back.
-	s.start("validator")
+	s.Start("validator")
 	deadline := time.Now().Add(30 * time.Second)
 	for r.status != http.StatusAccepted && time.Now().Before(deadline) {
 		time.Sleep(time.Second)

@@ -1,0 +1,147 @@
+// Command topics shows Kafka's topics and partitions through the admin API, and changes them:
+// the cluster-side view of what the producer and consumer examples do.
+//
+//	go run ./labs/examples/kafka/topics                                   # every topic, its partition count
+//	go run ./labs/examples/kafka/topics --topic orders.v1                 # partitions: leader, replicas, end offset
+//	go run ./labs/examples/kafka/topics --topic hello --partitions 6      # add partitions (never fewer)
+//	go run ./labs/examples/kafka/topics --topic hello --delete
+//
+// Adding partitions changes where keys land — murmur2(key) modulo the partition count — so
+// the events of one key may continue on another partition than before. That is why order-api
+// refuses to start when orders.v1 has another partition count than it declares.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "topics:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bootstrap := flag.String("bootstrap", envOr("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	topic := flag.String("topic", "", "topic to describe or change; empty: list every topic")
+	partitions := flag.Int("partitions", 0, "grow --topic to this many partitions")
+	del := flag.Bool("delete", false, "delete --topic and its messages")
+	timeout := flag.Duration("timeout", 15*time.Second, "deadline for the whole run")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": *bootstrap})
+	if err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	defer admin.Close()
+
+	switch {
+	case *topic == "":
+		return list(ctx, admin)
+	case *del:
+		return deleteTopic(ctx, admin, *topic)
+	case *partitions > 0:
+		if err := grow(ctx, admin, *topic, *partitions); err != nil {
+			return err
+		}
+	}
+	return describe(ctx, admin, *topic)
+}
+
+// list prints every topic the cluster has, with its partition count; Kafka's own topics
+// (__consumer_offsets, where groups commit their offsets) included.
+func list(ctx context.Context, admin *kafka.AdminClient) error {
+	deadline, _ := ctx.Deadline()
+	md, err := admin.GetMetadata(nil, true, int(time.Until(deadline).Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	names := slices.Sorted(maps.Keys(md.Topics))
+	for _, name := range names {
+		fmt.Printf("%-40s %d partition(s)\n", name, len(md.Topics[name].Partitions))
+	}
+	return nil
+}
+
+// describe prints each partition of a topic: the broker leading it (all reads and writes go
+// there), its replicas, and its end offset — how many messages were ever written to it.
+func describe(ctx context.Context, admin *kafka.AdminClient, topic string) error {
+	res, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames([]string{topic}))
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", topic, err)
+	}
+	t := res.TopicDescriptions[0]
+	if t.Error.Code() != kafka.ErrNoError {
+		return fmt.Errorf("describe %s: %w", topic, t.Error)
+	}
+	specs := map[kafka.TopicPartition]kafka.OffsetSpec{}
+	for _, p := range t.Partitions {
+		specs[kafka.TopicPartition{Topic: &topic, Partition: int32(p.Partition)}] = kafka.LatestOffsetSpec
+	}
+	offsets, err := admin.ListOffsets(ctx, specs)
+	if err != nil {
+		return fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	ends := map[int32]kafka.Offset{}
+	for tp, info := range offsets.ResultInfos {
+		ends[tp.Partition] = info.Offset
+	}
+	fmt.Printf("topic %s: %d partition(s)\n", topic, len(t.Partitions))
+	for _, p := range t.Partitions {
+		leader := "none"
+		if p.Leader != nil {
+			leader = fmt.Sprint(p.Leader.ID)
+		}
+		fmt.Printf("  partition %d: leader broker %s, %d replica(s), end offset %d\n",
+			p.Partition, leader, len(p.Replicas), ends[int32(p.Partition)])
+	}
+	return nil
+}
+
+// grow adds partitions to a topic. Kafka cannot remove partitions: their messages would be lost.
+func grow(ctx context.Context, admin *kafka.AdminClient, topic string, total int) error {
+	res, err := admin.CreatePartitions(ctx, []kafka.PartitionsSpecification{{Topic: topic, IncreaseTo: total}})
+	if err != nil {
+		return fmt.Errorf("add partitions to %s: %w", topic, err)
+	}
+	if e := res[0].Error; e.Code() != kafka.ErrNoError {
+		return fmt.Errorf("add partitions to %s: %w", topic, e)
+	}
+	fmt.Printf("topic %s: now %d partitions\n", topic, total)
+	return nil
+}
+
+func deleteTopic(ctx context.Context, admin *kafka.AdminClient, topic string) error {
+	res, err := admin.DeleteTopics(ctx, []string{topic})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", topic, err)
+	}
+	if e := res[0].Error; e.Code() != kafka.ErrNoError {
+		return fmt.Errorf("delete %s: %w", topic, e)
+	}
+	fmt.Printf("topic %s: deleted\n", topic)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,156 @@
+// Command consumer receives messages from a RabbitMQ queue and prints them: the learning path's
+// `pika` consumer in Go, with manual acknowledgements (a message is removed from the queue only
+// after it was handled) and a clean stop on Ctrl-C.
+//
+//	go run ./labs/examples/rabbitmq/consumer                          # queue hello, until Ctrl-C
+//	go run ./labs/examples/rabbitmq/consumer --max 1 --timeout 30s
+//	go run ./labs/examples/rabbitmq/consumer --queue news-a --exchange news --kind fanout
+//	go run ./labs/examples/rabbitmq/consumer --queue my-orders --exchange orders --kind topic --binding-key 'order.*'
+//
+// With --exchange it declares that exchange and binds its queue to it: the way to add a second
+// queue next to the notifier's, fed by the same exchange. The notifier is this program grown
+// up: services/notifier, on libs/rabbitmq.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	url := flag.String("url", envOr("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"), "AMQP URL (env RABBITMQ_URL)")
+	queue := flag.String("queue", "hello", "queue to declare and consume")
+	exchange := flag.String("exchange", "", "exchange to declare and bind the queue to; empty: no binding")
+	kind := flag.String("kind", amqp.ExchangeDirect, "kind of --exchange: direct, topic or fanout")
+	bindingKey := flag.String("binding-key", "", "binding key: the routing key (direct) or pattern (topic, e.g. 'order.*') to receive; fanout ignores it")
+	maxMessages := flag.Int("max", 0, "stop after this many messages; 0: no limit")
+	timeout := flag.Duration("timeout", 0, "stop after this long; 0: run until Ctrl-C")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+
+	conn, err := amqp.DialConfig(*url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	// amqp091-go's methods take no context: closing the connection when ctx ends makes any of
+	// them that still waits for the broker return.
+	stopClosing := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stopClosing()
+	ch, q, err := openQueue(conn, *queue)
+	if err != nil {
+		return err
+	}
+	if *exchange != "" {
+		// Same properties as the producer's declaration, or the broker refuses it.
+		if err := ch.ExchangeDeclare(*exchange, *kind, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare %s exchange %s: %w", *kind, *exchange, err)
+		}
+		if err := ch.QueueBind(q.Name, *bindingKey, *exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, *exchange, err)
+		}
+	}
+
+	// Prefetch: the broker hands this consumer at most 10 unacknowledged messages at a time;
+	// the rest wait in the queue for it or for another consumer of the same queue.
+	if err := ch.Qos(10, 0, false); err != nil {
+		return fmt.Errorf("set prefetch: %w", err)
+	}
+	// autoAck false: each message stays in the queue, invisible to others, until acknowledged.
+	// If this program dies before acking, the broker delivers the message again.
+	deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "", false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", q.Name, err)
+	}
+	fmt.Printf("waiting for messages on queue %s, %d already there (Ctrl-C to stop)\n", q.Name, q.Messages)
+
+	received := 0
+	for *maxMessages == 0 || received < *maxMessages {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && *maxMessages > 0 {
+				return fmt.Errorf("--timeout passed after %d of %d message(s)", received, *maxMessages)
+			}
+			fmt.Printf("stopping after %d message(s)\n", received)
+			return nil
+		case d, ok := <-deliveries:
+			if !ok && ctx.Err() != nil {
+				deliveries = nil // stopping: the case above reports it
+				continue
+			}
+			if !ok {
+				return fmt.Errorf("the broker closed the delivery stream after %d message(s)", received)
+			}
+			received++
+			fmt.Printf("received %q (exchange %q, routing key %q, redelivered %v)\n",
+				d.Body, d.Exchange, d.RoutingKey, d.Redelivered)
+			// While stopping, the connection may be closed already: the broker then delivers the
+			// unacknowledged message again, to whoever consumes the queue next.
+			if err := d.Ack(false); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("ack: %w", err)
+			}
+		}
+	}
+	// Closing the connection (deferred) cancels the subscription; messages prefetched but not
+	// acknowledged go back to the queue.
+	fmt.Printf("stopping after %d message(s)\n", received)
+	return nil
+}
+
+// openQueue returns a channel and the queue to consume. The consumer owns its queue: it
+// declares a missing one, so the program works whether it or the producer starts first. An
+// existing queue is used as it is — the notifier's are quorum queues, and declaring one again
+// without its x-queue-type argument would be refused (PRECONDITION_FAILED).
+func openQueue(conn *amqp.Connection, name string) (*amqp.Channel, amqp.Queue, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, amqp.Queue{}, fmt.Errorf("open a channel: %w", err)
+	}
+	// A passive declaration only asks whether the queue exists.
+	q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	if err == nil {
+		return ch, q, nil
+	}
+	var amqpErr *amqp.Error
+	if !errors.As(err, &amqpErr) || amqpErr.Code != amqp.NotFound {
+		return nil, amqp.Queue{}, fmt.Errorf("look up queue %s: %w", name, err)
+	}
+	// NOT_FOUND is a channel error: the broker closed that channel.
+	if ch, err = conn.Channel(); err != nil {
+		return nil, amqp.Queue{}, fmt.Errorf("open a channel: %w", err)
+	}
+	// Durable: the queue survives a broker restart.
+	if q, err = ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
+		return nil, amqp.Queue{}, fmt.Errorf("declare queue %s: %w", name, err)
+	}
+	return ch, q, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

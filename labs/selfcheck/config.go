@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is where the running system is, from flags with environment fallbacks. The defaults
+// are the local ports of `make run`, which the cluster's port-forwards (Tilt) reproduce.
+type config struct {
+	orderAPI  string // base URL of order-api
+	stats     string // base URL of analytics' HTTP API
+	validator string // host:port of the validator's gRPC server
+	notifier  string // base URL of the notifier's admin port
+	rabbitmq  string // AMQP URL, credentials included
+	kafka     string // Kafka bootstrap servers
+	namespace string // Kubernetes namespace of the system
+	timeout   time.Duration
+}
+
+// step is one step of the learning path and the checks that say it is done.
+type step struct {
+	number int
+	name   string
+	// checks returns the step's checks, and a function that releases what they opened
+	// (connections shared by several checks), to call once they ran.
+	checks func(cfg config) (checks []check, release func())
+}
+
+// steps are the learning path's steps, in order (docs/learn/0N-<name>.md).
+var steps = []step{
+	{1, "docker", dockerChecks},
+	{2, "kubernetes", kubernetesChecks},
+	{3, "rabbitmq", rabbitmqChecks},
+	{4, "kafka", kafkaChecks},
+	{5, "grpc", grpcChecks},
+	{6, "system", systemChecks},
+}
+
+// findStep accepts a step by number ("3") or by name ("rabbitmq").
+func findStep(arg string) (step, error) {
+	n, numErr := strconv.Atoi(arg)
+	for _, s := range steps {
+		if (numErr == nil && s.number == n) || strings.EqualFold(s.name, arg) {
+			return s, nil
+		}
+	}
+	return step{}, fmt.Errorf("unknown step %q: want 1-6 or one of %s", arg, stepNames())
+}
+
+func stepNames() string {
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// parseArgs reads the step and the flags, which may come before or after the step:
+// `selfcheck 3 --timeout 60s` and `selfcheck --timeout 60s 3` are the same.
+func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step, config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("selfcheck", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.orderAPI, "order-api", envOr("ORDER_API_URL", "http://127.0.0.1:8080"),
+		"order-api's base URL (env ORDER_API_URL)")
+	fs.StringVar(&cfg.stats, "stats", envOr("STATS_URL", "http://127.0.0.1:8081"),
+		"analytics' base URL, which serves /v1/stats (env STATS_URL)")
+	fs.StringVar(&cfg.validator, "validator", envOr("VALIDATOR_ADDR", "127.0.0.1:50051"),
+		"the validator's gRPC address, host:port (env VALIDATOR_ADDR)")
+	fs.StringVar(&cfg.notifier, "notifier-admin", envOr("NOTIFIER_ADMIN_URL", "http://127.0.0.1:9103"),
+		"the notifier's admin base URL, which serves /v1/notifications (env NOTIFIER_ADMIN_URL)")
+	fs.StringVar(&cfg.rabbitmq, "rabbitmq", envOr("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		"RabbitMQ's AMQP URL, credentials included (env RABBITMQ_URL)")
+	fs.StringVar(&cfg.kafka, "kafka", envOr("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+		"Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	fs.StringVar(&cfg.namespace, "namespace", envOr("KUBE_NAMESPACE", "backend-prep"),
+		"Kubernetes namespace of the system, for step 2 (env KUBE_NAMESPACE)")
+	timeout, err := time.ParseDuration(envOr("SELFCHECK_TIMEOUT", "30s"))
+	if err != nil {
+		return step{}, cfg, fmt.Errorf("SELFCHECK_TIMEOUT: %w", err)
+	}
+	fs.DurationVar(&cfg.timeout, "timeout", timeout, "bound on the whole run (env SELFCHECK_TIMEOUT)")
+	fs.Usage = func() { printUsage(fs) }
+
+	if err := fs.Parse(args); err != nil {
+		return step{}, cfg, err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return step{}, cfg, errors.New("which step? want 1-6 or one of " + stepNames())
+	}
+	s, err := findStep(fs.Arg(0))
+	if err != nil {
+		return step{}, cfg, err
+	}
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return step{}, cfg, err
+	}
+	if fs.NArg() > 0 {
+		return step{}, cfg, fmt.Errorf("unexpected arguments after the step: %q", fs.Args())
+	}
+	if cfg.timeout <= 0 {
+		return step{}, cfg, fmt.Errorf("--timeout: want a positive duration such as 30s, got %s", cfg.timeout)
+	}
+	cfg.orderAPI = baseURL(cfg.orderAPI)
+	cfg.stats = baseURL(cfg.stats)
+	cfg.notifier = baseURL(cfg.notifier)
+	return s, cfg, nil
+}
+
+// baseURL accepts "127.0.0.1:8080" for "http://127.0.0.1:8080" and drops a trailing slash.
+func baseURL(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return strings.TrimRight(s, "/")
+}
+
+func printUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, `Usage: go run ./labs/selfcheck <step> [flags]
+
+Checks that a step of the learning path (docs/learn) works against the running system,
+and prints PASS or FAIL for each check, with a hint for every failure.
+
+Steps:
+  1, docker       Docker answers, the Dockerfile has its targets, the service images exist
+  2, kubernetes   the cluster runs every workload, ready, with its Services and ConfigMaps
+  3, rabbitmq     the orders exchange and the notifier's queue, an order notified
+  4, kafka        the orders.v1 topic, the analytics group and its offsets, an order counted
+  5, grpc         the validator: health, catalog stream, rejection details, prices
+  6, system       an order end to end: 202, idempotent replay, 422, analytics, notifier
+
+Flags (the defaults are the local ports of `+"`make run`"+` and of Tilt's port-forwards):
+`)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, `
+Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
+`)
+}

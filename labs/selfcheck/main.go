@@ -1,0 +1,55 @@
+// Command selfcheck verifies a step of the learning path (docs/learn) against the running
+// system — the processes of `make run` or the cluster of `make up` — and prints PASS or FAIL
+// for each check, with a hint for every failure:
+//
+//	go run ./labs/selfcheck 3            # or: go run ./labs/selfcheck rabbitmq
+//	go run ./labs/selfcheck kafka --timeout 60s
+//
+// Each step is a list of small checks (one function each, in the file named after the step).
+// Checks talk to the system the way a client would — HTTP, gRPC, AMQP, the Kafka admin API,
+// kubectl — and every call has a deadline, so a run ends within --timeout whatever is broken.
+// The exit status is 0 when every check passed, 1 otherwise: scripts and the Tilt buttons
+// (the "labs" resources) rely on it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	s, cfg, err := parseArgs(args, getenv, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "selfcheck: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+
+	fmt.Fprintf(stdout, "step %d (%s)\n", s.number, s.name)
+	checks, release := s.checks(cfg)
+	defer release()
+	r := runChecks(ctx, stdout, checks)
+	fmt.Fprintln(stdout, r.summary(s))
+	if r.failed > 0 {
+		return 1
+	}
+	return 0
+}

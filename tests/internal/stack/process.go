@@ -1,0 +1,161 @@
+package stack
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Proc is one running process. Its output is kept for assertions and failure reports; the
+// test that started it kills it at cleanup if it still runs.
+type Proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu    sync.Mutex
+	lines []string
+	err   error
+}
+
+// StartProcess runs the program at path with args, and env on top of a minimal environment
+// (PATH only), as name in failure reports.
+func StartProcess(t *testing.T, name, path string, args []string, env map[string]string) *Proc {
+	t.Helper()
+	cmd := exec.Command(path, args...) //nolint:noctx // stopped by signals, owned by the test
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start(), "start %s", name)
+	p := &Proc{name: name, cmd: cmd, done: make(chan struct{})}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			p.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		err := cmd.Wait()
+		_ = pw.Close()
+		<-scanned
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.Running() {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- last output of %s:\n%s", name, p.Tail(30))
+		}
+	})
+	return p
+}
+
+// Running reports whether the process has not exited yet.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Tail returns the last n lines of output.
+func (p *Proc) Tail(n int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := max(0, len(p.lines)-n)
+	return strings.Join(p.lines[from:], "\n")
+}
+
+// Output returns everything the process printed so far, one line per line.
+func (p *Proc) Output() string {
+	return p.Tail(int(^uint(0) >> 1))
+}
+
+// WaitForOutput waits until the process printed a line containing substr, failing the test
+// when it exits first or the timeout passes.
+func (p *Proc) WaitForOutput(t *testing.T, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.Output(), substr) {
+			return
+		}
+		if !p.Running() {
+			t.Fatalf("%s exited before it printed %q:\n%s", p.name, substr, p.Tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not print %q within %s:\n%s", p.name, substr, timeout, p.Tail(30))
+}
+
+// Kill stops the process abruptly, as a crash or an OOM kill would.
+func (p *Proc) Kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	<-p.done
+}
+
+// Terminate sends SIGTERM and returns the exit code, failing the test when the process does
+// not stop within the timeout.
+func (p *Proc) Terminate(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	return p.stop(t, syscall.SIGTERM, timeout)
+}
+
+// Interrupt sends SIGINT, as Ctrl-C in a terminal does, and returns the exit code, failing
+// the test when the process does not stop within the timeout.
+func (p *Proc) Interrupt(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	return p.stop(t, syscall.SIGINT, timeout)
+}
+
+func (p *Proc) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) int {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(sig))
+	return p.Wait(t, timeout)
+}
+
+// Wait waits for the process to exit and returns its exit code, failing the test when it
+// still runs after timeout.
+func (p *Proc) Wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s still runs after %s:\n%s", p.name, timeout, p.Tail(30))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var exit *exec.ExitError
+	if errors.As(p.err, &exit) {
+		return exit.ExitCode()
+	}
+	require.NoError(t, p.err)
+	return 0
+}

@@ -1,0 +1,185 @@
+package labs_test
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/libs/brokertest"
+	"github.com/backend-prep/backend-prep/tests/internal/stack"
+)
+
+// The example programs of labs/examples, run as a learner runs them, against the real brokers.
+
+func TestRabbitMQExamples(t *testing.T) {
+	amqpURL := brokertest.RabbitMQURL(t)
+
+	t.Run("a message published to a queue reaches its consumer", func(t *testing.T) {
+		queue := brokertest.UniqueName(t, "labs.hello")
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, []string{queue}, nil) })
+		body := "Hello RabbitMQ! " + stack.UniqueSuffix()
+
+		r := run(t, 30*time.Second, "rabbitmq-producer", "--url", amqpURL, "--queue", queue, "--body", body)
+		require.Equal(t, 0, r.code, r.output)
+		assert.Contains(t, r.output, "confirmed")
+
+		r = run(t, 60*time.Second, "rabbitmq-consumer", "--url", amqpURL, "--queue", queue, "--max", "1", "--timeout", "30s")
+		require.Equal(t, 0, r.code, r.output)
+		assert.Contains(t, r.output, `received "`+body+`"`)
+	})
+
+	t.Run("a fanout exchange copies a message to every bound queue", func(t *testing.T) {
+		exchange := brokertest.UniqueName(t, "labs.news")
+		queues := []string{exchange + ".a", exchange + ".b"}
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, queues, []string{exchange}) })
+		body := "extra! " + stack.UniqueSuffix()
+
+		var consumers []*stack.Proc
+		for _, q := range queues {
+			c := start(t, "rabbitmq-consumer", "--url", amqpURL, "--queue", q,
+				"--exchange", exchange, "--kind", "fanout", "--max", "1", "--timeout", "60s")
+			c.WaitForOutput(t, "waiting for messages", 30*time.Second)
+			consumers = append(consumers, c)
+		}
+		r := run(t, 30*time.Second, "rabbitmq-producer", "--url", amqpURL, "--exchange", exchange, "--kind", "fanout", "--body", body)
+		require.Equal(t, 0, r.code, r.output)
+		for _, c := range consumers {
+			require.Equal(t, 0, c.Wait(t, 30*time.Second), c.Output())
+			assert.Contains(t, c.Output(), `received "`+body+`"`)
+		}
+	})
+
+	t.Run("an existing quorum queue is used as it is", func(t *testing.T) {
+		// As the notifier's queues are: declaring one again without its arguments is refused.
+		queue := brokertest.UniqueName(t, "labs.quorum")
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, []string{queue}, nil) })
+		_, err := amqpChannel(t, amqpURL).QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+		require.NoError(t, err)
+
+		r := run(t, 30*time.Second, "rabbitmq-producer", "--url", amqpURL, "--queue", queue, "--body", "to a quorum queue")
+		require.Equal(t, 0, r.code, r.output)
+		r = run(t, 60*time.Second, "rabbitmq-consumer", "--url", amqpURL, "--queue", queue, "--max", "1", "--timeout", "30s")
+		require.Equal(t, 0, r.code, r.output)
+		assert.Contains(t, r.output, `received "to a quorum queue"`)
+	})
+
+	t.Run("the consumer stops cleanly on Ctrl-C", func(t *testing.T) {
+		queue := brokertest.UniqueName(t, "labs.idle")
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, []string{queue}, nil) })
+		c := start(t, "rabbitmq-consumer", "--url", amqpURL, "--queue", queue)
+		c.WaitForOutput(t, "waiting for messages", 30*time.Second)
+		assert.Equal(t, 0, c.Interrupt(t, 10*time.Second), c.Output())
+		assert.Contains(t, c.Output(), "stopping after 0 message(s)")
+	})
+
+	t.Run("a message no queue would receive comes back to the producer", func(t *testing.T) {
+		exchange := brokertest.UniqueName(t, "labs.nobody")
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, nil, []string{exchange}) })
+
+		r := run(t, 30*time.Second, "rabbitmq-producer", "--url", amqpURL, "--exchange", exchange, "--kind", "fanout")
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, "no queue is bound")
+	})
+}
+
+func TestKafkaExamples(t *testing.T) {
+	kafka := brokertest.KafkaBootstrap(t)
+	topic := brokertest.UniqueName(t, "labs.hello")
+	t.Cleanup(func() {
+		r := run(t, 30*time.Second, "kafka-topics", "--bootstrap", kafka, "--topic", topic, "--delete")
+		assert.Equal(t, 0, r.code, r.output)
+	})
+	body := "Hello Kafka! " + stack.UniqueSuffix()
+
+	r := run(t, 60*time.Second, "kafka-producer", "--bootstrap", kafka, "--topic", topic, "--count", "3", "--body", body)
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "created with 3 partitions")
+	first := placements(r.output)
+	require.Len(t, first, 3, r.output)
+
+	// The same keys again: the same partitions, the next offsets.
+	r = run(t, 60*time.Second, "kafka-producer", "--bootstrap", kafka, "--topic", topic, "--count", "3", "--body", body)
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "exists")
+	assert.Equal(t, first, placements(r.output), "a key always lands on the same partition")
+
+	r = run(t, 90*time.Second, "kafka-consumer", "--bootstrap", kafka, "--topic", topic,
+		"--group", brokertest.UniqueName(t, "labs.readers"), "--max", "6", "--timeout", "60s")
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "assigned partitions [0 1 2]")
+	for _, n := range []string{"#1", "#2", "#3"} {
+		assert.Contains(t, r.output, `received "`+body+" "+n+`"`)
+	}
+
+	r = run(t, 30*time.Second, "kafka-topics", "--bootstrap", kafka, "--topic", topic)
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "topic "+topic+": 3 partition(s)")
+
+	// A consumer with nothing (new) to read stops on Ctrl-C, leaving its group cleanly.
+	c := start(t, "kafka-consumer", "--bootstrap", kafka, "--topic", topic, "--group", brokertest.UniqueName(t, "labs.idle"))
+	c.WaitForOutput(t, "assigned partitions", 60*time.Second)
+	assert.Equal(t, 0, c.Interrupt(t, 15*time.Second), c.Output())
+	assert.Contains(t, c.Output(), "stopping after")
+}
+
+var placement = regexp.MustCompile(`with key (\S+): partition (\d+)`)
+
+// placements maps each key the producer printed to the partition it reported.
+func placements(output string) map[string]string {
+	m := map[string]string{}
+	for _, match := range placement.FindAllStringSubmatch(output, -1) {
+		m[match[1]] = match[2]
+	}
+	return m
+}
+
+func TestGRPCExamples(t *testing.T) {
+	addr := stack.FreeAddr(t)
+	server := start(t, "grpc-server", "--addr", addr)
+	server.WaitForOutput(t, "listening on "+addr, 30*time.Second)
+
+	r := run(t, 30*time.Second, "grpc-client", "--addr", addr)
+	require.Equal(t, 0, r.code, r.output)
+	assert.Equal(t, "Got: Hello gRPC\n", r.output)
+
+	r = run(t, 30*time.Second, "grpc-client", "--addr", addr, "--content", "")
+	assert.Equal(t, 1, r.code, r.output)
+	assert.Contains(t, r.output, "InvalidArgument: content must not be empty")
+
+	t.Run("a deadline shorter than the server's delay ends the call", func(t *testing.T) {
+		slowAddr := stack.FreeAddr(t)
+		slow := start(t, "grpc-server", "--addr", slowAddr, "--delay", "5s")
+		slow.WaitForOutput(t, "listening on", 30*time.Second)
+
+		began := time.Now()
+		r := run(t, 30*time.Second, "grpc-client", "--addr", slowAddr, "--timeout", "300ms")
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, "DeadlineExceeded")
+		assert.Less(t, time.Since(began), 4*time.Second, "the client gave up at its deadline, not after the delay")
+		// The server stopped waiting too: its context ended with the client's deadline (or with
+		// the client's cancellation, if that arrived first).
+		slow.WaitForOutput(t, "/labs.v1.MessageService/SendMessage: ", 10*time.Second)
+		assert.Regexp(t, `SendMessage: (DeadlineExceeded|Canceled) in [0-9.]+ms\n`, slow.Output()+"\n")
+	})
+
+	assert.Equal(t, 0, server.Interrupt(t, 10*time.Second), server.Output())
+	assert.Contains(t, server.Output(), "/labs.v1.MessageService/SendMessage: OK")
+	assert.Contains(t, server.Output(), "stopped")
+}
+
+// deleteRabbitMQ removes the queues and exchanges a test declared.
+func deleteRabbitMQ(t *testing.T, amqpURL string, queues, exchanges []string) {
+	t.Helper()
+	ch := amqpChannel(t, amqpURL)
+	for _, q := range queues {
+		_, err := ch.QueueDelete(q, false, false, false)
+		assert.NoError(t, err, "delete queue %s", q)
+	}
+	for _, x := range exchanges {
+		assert.NoError(t, ch.ExchangeDelete(x, false, false), "delete exchange %s", x)
+	}
+}
