@@ -371,7 +371,7 @@ func TestConsumer_PicksUpATopicCreatedAfterItStarted(t *testing.T) {
 	cfg := testConfig(t)
 	topic := brokertest.UniqueName(t, "kafkalib")
 	var got recorder
-	startConsumer(t, cfg, kafka.ConsumerOptions{
+	c := startConsumer(t, cfg, kafka.ConsumerOptions{
 		GroupID: brokertest.UniqueName(t, "group"), Topics: []string{topic}, Handler: got.handle,
 	})
 	time.Sleep(500 * time.Millisecond) // the consumer has seen the topic missing
@@ -383,4 +383,6 @@ func TestConsumer_PicksUpATopicCreatedAfterItStarted(t *testing.T) {
 
 	require.Eventually(t, func() bool { return len(got.values()) == 1 }, waitFor, 20*time.Millisecond)
 	assert.Equal(t, sent, got.values())
+	// Stop (and commit) now: the topic's cleanup, registered after the consumer's, runs first.
+	stopConsumer(t, c)
 }
