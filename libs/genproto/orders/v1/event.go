@@ -52,11 +52,12 @@ func MarshalOrderPlaced(e *OrderPlaced) ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalOrderPlaced decodes an event body. Unknown fields are an error rather than silently
-// dropped: a body this version cannot fully read is treated as malformed.
+// UnmarshalOrderPlaced decodes an event body. Fields this version does not know are ignored:
+// adding a field to OrderPlaced is a compatible change in protobuf, and a consumer deployed before
+// the producer must keep handling events rather than dead-letter them as malformed.
 func UnmarshalOrderPlaced(b []byte) (*OrderPlaced, error) {
 	var e OrderPlaced
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(b, &e); err != nil {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode OrderPlaced: %w", err)
 	}
 	return &e, nil

@@ -29,6 +29,12 @@ type OrderHandler func(ctx context.Context, m Message) error
 // one fails with ErrMalformed, without calling h: a wrong content-type or event-type, a body
 // that is not the event's JSON (unknown fields included), or a missing order_id, customer_id or
 // item.
+// Bounds on the ids of an OrderPlaced, with room to spare over what order-api produces.
+const (
+	maxOrderIDLen    = 128
+	maxCustomerIDLen = 64
+)
+
 func Decode(h OrderHandler) rabbitmq.Handler {
 	return func(ctx context.Context, d rabbitmq.Delivery) error {
 		order, err := decode(d)
@@ -69,6 +75,14 @@ func decode(d rabbitmq.Delivery) (notify.Order, error) {
 	}
 	if len(missing) > 0 {
 		return notify.Order{}, fmt.Errorf("OrderPlaced without %v", missing)
+	}
+	// Ids are recorded, journaled and served: one absurd id must not bloat (or, in the journal,
+	// break) that record. A customer_id is at most 64 characters; an order_id is a UUID.
+	if len(e.GetOrderId()) > maxOrderIDLen {
+		return notify.Order{}, fmt.Errorf("order_id longer than %d bytes", maxOrderIDLen)
+	}
+	if len(e.GetCustomerId()) > maxCustomerIDLen {
+		return notify.Order{}, fmt.Errorf("customer_id longer than %d bytes", maxCustomerIDLen)
 	}
 	return notify.Order{
 		ID:         e.GetOrderId(),

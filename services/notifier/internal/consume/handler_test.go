@@ -141,11 +141,12 @@ func TestMalformedMessagesAreDeadLetteredAtOnce(t *testing.T) {
 			m.Body = []byte("not json{")
 			return m
 		}, "decode OrderPlaced"},
-		{"body has an unknown field", func(t *testing.T) rabbitmq.Message {
-			m := valid(t)
-			m.Body = []byte(`{"order_id":"o-1","customer_id":"c-42","items":[{"sku":"BOOK-001","quantity":1}],"coupon":"X"}`)
-			return m
-		}, "decode OrderPlaced"},
+		{"order_id too long to be one", func(t *testing.T) rabbitmq.Message {
+			return eventMessage(t, withOrder(orderPlaced(strings.Repeat("o", 129)), nil))
+		}, "order_id"},
+		{"customer_id too long to be one", func(t *testing.T) rabbitmq.Message {
+			return eventMessage(t, withOrder(orderPlaced("o-1"), func(e *ordersv1.OrderPlaced) { e.CustomerId = strings.Repeat("c", 65) }))
+		}, "customer_id"},
 		{"body is empty", func(t *testing.T) rabbitmq.Message {
 			m := valid(t)
 			m.Body = nil

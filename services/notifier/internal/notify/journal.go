@@ -42,6 +42,7 @@ func openJournal(path string) (*journal, []Notification, error) {
 	default:
 		defer f.Close()
 		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64*1024), 1024*1024) // lines are small; leave room anyway
 		for sc.Scan() {
 			var r record
 			if json.Unmarshal(sc.Bytes(), &r) != nil || r.OrderID == "" {
