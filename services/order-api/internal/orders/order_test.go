@@ -71,12 +71,16 @@ func TestCheck(t *testing.T) {
 			[]orders.Violation{{"items[0].quantity", quantityReason}}},
 		{"every rule broken at once, in field order", func(o *orders.Order) {
 			o.CustomerID = ""
-			o.Items = append(items(50), orders.Item{SKU: "", Quantity: 0})
+			o.Items = append(items(49), orders.Item{SKU: "", Quantity: 0})
 		}, []orders.Violation{
 			{"customer_id", lengthReason},
+			{"items[49].sku", skuReason},
+			{"items[49].quantity", quantityReason},
+		}},
+		{"too many lines: their own faults are not listed", func(o *orders.Order) {
+			o.Items = append(items(50), orders.Item{SKU: "", Quantity: 0})
+		}, []orders.Violation{
 			{"items", itemsReason},
-			{"items[50].sku", skuReason},
-			{"items[50].quantity", quantityReason},
 		}},
 	}
 	for _, tt := range tests {
