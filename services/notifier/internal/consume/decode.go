@@ -25,16 +25,16 @@ type Message struct {
 // OrderHandler handles one Message; like a rabbitmq.Handler, it returns nil when done.
 type OrderHandler func(ctx context.Context, m Message) error
 
-// Decode reads each delivery as an OrderPlaced event and passes it to h. A delivery that is not
-// one fails with ErrMalformed, without calling h: a wrong content-type or event-type, a body
-// that is not the event's JSON (unknown fields included), or a missing order_id, customer_id or
-// item.
 // Bounds on the ids of an OrderPlaced, with room to spare over what order-api produces.
 const (
 	maxOrderIDLen    = 128
 	maxCustomerIDLen = 64
 )
 
+// Decode reads each delivery as an OrderPlaced event and passes it to h. A delivery that is not
+// one fails with ErrMalformed, without calling h: a wrong content-type or event-type, a body
+// that is not the event's JSON, a missing order_id, customer_id or item, or an id too long to be
+// one. Fields the event does not define are ignored: a newer producer may add some.
 func Decode(h OrderHandler) rabbitmq.Handler {
 	return func(ctx context.Context, d rabbitmq.Delivery) error {
 		order, err := decode(d)
