@@ -77,7 +77,7 @@ func TestWholeGraph(t *testing.T) {
 	adminURL := "http://" + adminSrv.Addr().String()
 	code, body := get(t, adminURL+"/readyz")
 	assert.Equal(t, http.StatusOK, code)
-	assert.JSONEq(t, `{"status":"ready","checks":{"dependency":"ok"}}`, body)
+	assert.JSONEq(t, `{"status":"ready","checks":{"dependency":"ok","http":"ok"}}`, body)
 
 	code, body = get(t, "http://"+httpSrv.Addr().String()+"/hello")
 	assert.Equal(t, http.StatusOK, code)

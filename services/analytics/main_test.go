@@ -178,7 +178,7 @@ func TestService_Graph(t *testing.T) {
 		return len(in.stats(t).Partitions) == 3 && in.ready(t)
 	}, waitFor, 50*time.Millisecond)
 	_, body = in.get(t, in.admin.Addr(), "/readyz")
-	assert.JSONEq(t, `{"status":"ready","checks":{"kafka":"ok","stats":"ok"}}`, string(body))
+	assert.JSONEq(t, `{"status":"ready","checks":{"http":"ok","kafka":"ok","stats":"ok"}}`, string(body))
 
 	families, err := in.metrics.Gather()
 	require.NoError(t, err)

@@ -239,7 +239,7 @@ func TestPlaceOrderOnRealBrokers(t *testing.T) {
 
 	ready := s.get(t, "/readyz")
 	require.Equal(t, http.StatusOK, ready.status, ready.body)
-	assert.JSONEq(t, `{"status":"ready","checks":{"validator":"ok","kafka":"ok","rabbitmq":"ok"}}`, ready.body)
+	assert.JSONEq(t, `{"status":"ready","checks":{"http":"ok","validator":"ok","kafka":"ok","rabbitmq":"ok"}}`, ready.body)
 
 	// No queue is bound yet: RabbitMQ returns the mandatory message, so the order is not placed.
 	failed := s.placeOrder(t, body, key, traceparent)

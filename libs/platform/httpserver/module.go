@@ -1,17 +1,34 @@
 package httpserver
 
 import (
+	"context"
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+
+	"github.com/backend-prep/backend-prep/libs/platform/admin"
 )
 
 // Module serves every Routes in the "http_routes" group on Config.Addr. It needs a Config, a
-// *zap.Logger and a prometheus.Registerer (the platform provides the last two).
+// *zap.Logger and a prometheus.Registerer (the platform provides the last two). Its readiness
+// check "http" passes once the server listens: the admin server starts first, and without it
+// /readyz could say ready while the API still refuses connections.
 var Module = fx.Module("httpserver",
-	fx.Provide(newServer),
+	fx.Provide(
+		newServer,
+		admin.AsCheck(func(s *Server) admin.Check { return admin.Check{Name: "http", Check: s.listening} }),
+	),
 	fx.Invoke(func(*Server) {}),
 )
+
+func (s *Server) listening(context.Context) error {
+	if s.Addr() == nil {
+		return errors.New("http server not listening yet")
+	}
+	return nil
+}
 
 // AsRoutes annotates a constructor whose result implements Routes so Module registers it:
 //
