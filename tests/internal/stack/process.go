@@ -36,6 +36,24 @@ func StartProcess(t *testing.T, name, path string, args []string, env map[string
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	return StartCommand(t, name, cmd)
+}
+
+// StartShell runs a bash command line in dir with env ("KEY=value" entries) as its whole
+// environment, in a process group of its own: its signals go to the whole group, as a
+// terminal's Ctrl-C does, so `go run` and the program it runs both get them.
+func StartShell(t *testing.T, name, dir, line string, env []string) *Proc {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", line) //nolint:noctx // stopped by signals, owned by the test
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return StartCommand(t, name, cmd)
+}
+
+// StartCommand starts cmd, whose output is kept, as name in failure reports.
+func StartCommand(t *testing.T, name string, cmd *exec.Cmd) *Proc {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	require.NoError(t, cmd.Start(), "start %s", name)
@@ -64,7 +82,7 @@ func StartProcess(t *testing.T, name, path string, args []string, env map[string
 	}()
 	t.Cleanup(func() {
 		if p.Running() {
-			_ = cmd.Process.Kill()
+			_ = p.signal(syscall.SIGKILL)
 			<-p.done
 		}
 		if t.Failed() {
@@ -117,7 +135,7 @@ func (p *Proc) WaitForOutput(t *testing.T, substr string, timeout time.Duration)
 // Kill stops the process abruptly, as a crash or an OOM kill would.
 func (p *Proc) Kill(t *testing.T) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, p.signal(syscall.SIGKILL))
 	<-p.done
 }
 
@@ -137,8 +155,16 @@ func (p *Proc) Interrupt(t *testing.T, timeout time.Duration) int {
 
 func (p *Proc) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) int {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(sig))
+	require.NoError(t, p.signal(sig))
 	return p.Wait(t, timeout)
+}
+
+// signal sends sig to the process, or to its whole process group when it leads one.
+func (p *Proc) signal(sig syscall.Signal) error {
+	if attr := p.cmd.SysProcAttr; attr != nil && attr.Setpgid {
+		return syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // Wait waits for the process to exit and returns its exit code, failing the test when it
