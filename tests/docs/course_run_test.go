@@ -259,11 +259,11 @@ func (s *session) eventually(what string, timeout time.Duration, ok func() (bool
 func isLongRunning(cmd string) bool { return cmd == "make run" }
 
 var (
-	adminAddr   = regexp.MustCompile(`\bADMIN_ADDR=(\S+)`)
-	topicName   = regexp.MustCompile(`\borders\.v1(\.[a-z0-9]+)*`)
+	adminAddr    = regexp.MustCompile(`\bADMIN_ADDR=(\S+)`)
+	topicName    = regexp.MustCompile(`\borders\.v1(\.[a-z0-9]+)*`)
 	kafkaExample = regexp.MustCompile(`go run \./labs/examples/kafka/(producer|consumer|topics)\b`)
-	rabbitList  = regexp.MustCompile(`rabbitmqctl (list_[a-z_]+|delete_queue|purge_queue)`)
-	mutating    = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq `)
+	rabbitList   = regexp.MustCompile(`rabbitmqctl (list_[a-z_]+|delete_queue|purge_queue)`)
+	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq `)
 )
 
 // localize puts the page's names for this run into a command (see TestCoursePages).
