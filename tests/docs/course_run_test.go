@@ -207,7 +207,7 @@ func (s *session) startSystem() {
 	})
 }
 
-// get returns the body of a 200 answer, or an error that says what came instead.
+// checkPortsFree fails the test when something already listens on the system's ports.
 func (s *session) checkPortsFree() {
 	s.t.Helper()
 	for _, port := range systemPorts {
@@ -219,6 +219,7 @@ func (s *session) checkPortsFree() {
 	}
 }
 
+// get returns the body of a 200 answer, or an error that says what came instead.
 func get(url string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -86,7 +86,7 @@ var (
 // commandWords are the programs whose inline mentions, with arguments, are commands.
 var commandWords = []string{
 	"curl", "grpcurl", "kcat", "kubectl", "docker", "tilt", "make", "rabbitmqctl", "kind",
-	"jq", "kill", "time", "sudo", "brew",
+	"jq", "kill", "time", "sudo", "brew", "for",
 }
 
 // isCommand tells an inline code span that is a command (a program and its arguments) from a
@@ -100,6 +100,8 @@ func isCommand(s string) bool {
 		return false
 	}
 	switch {
+	case f[0] == "for":
+		return strings.Contains(s, "; do ") // a shell loop, not Python's for … in
 	case slices.Contains(commandWords, f[0]):
 		return true
 	case f[0] == "go":

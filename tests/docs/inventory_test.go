@@ -19,7 +19,7 @@ import (
 // Why a command is not run by TestCoursePages.
 const (
 	cluster = "needs the Kind cluster of `make up`: Kind and Tilt cannot run here (no registry to pull node and broker images from)"
-	docker  = "needs a Docker engine with base images (golang, distroless, alpine) pulled from a registry; none is reachable here"
+	docker  = "needs a Docker engine with base images (golang:alpine, distroless) pulled from a registry; none is reachable here"
 	network = "downloads from the internet (@latest, external installers); the pinned equivalent runs in CI"
 )
 
@@ -45,7 +45,7 @@ var rules = []rule{
 	r(`^kubectl `, cluster),
 	r(`^export RABBITMQ_URL="\$\(kubectl `, cluster),
 	r(`^make (up|down)\b`, cluster),
-	r(`^make doctor$`, "checks the tools of the Kind path (a running Docker engine, kind, kubectl, tilt), which this machine cannot have; tests/platform checks the script's syntax"),
+	r(`^make doctor$`, "checks the tools of the Kind path (a running Docker engine, kind, kubectl, tilt), which this machine cannot have; tests/platform checks its syntax (bash -n)"),
 	on("02-kubernetes.md", `^curl -sS localhost:9101/readyz$`, cluster+" (through Tilt's port-forward; 06-system.md runs it against the processes)"),
 	// Docker.
 	r(`^docker `, docker),
@@ -53,8 +53,9 @@ var rules = []rule{
 	on("01-docker.md", `^go mod download$`, "a step of the Dockerfile the page explains: it runs inside `docker build`, which "+docker),
 	on("01-docker.md", `^grpcurl -plaintext localhost:50051 list$`, "talks to the container of `docker run`, which "+docker+"; 05-grpc.md runs it against the process"),
 	// The self-checks.
-	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+"; labs/selfcheck's tests run step 1 and 2's checks against stand-ins"),
+	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+" (step 1 also needs a Docker engine)"),
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?([3-6]|rabbitmq|kafka|grpc|system)\b`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system, and each with its service stopped)"),
+	r(`^for s in 3 4 5 6; do go run \./labs/selfcheck \$s; done$`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system)"),
 	// The workflow around the system.
 	r(`^make brokers$`, "run by .ci/run, which starts the brokers every test here uses"),
 	r(`^make brokers-stop$`, "run by .ci/run when it ends"),
