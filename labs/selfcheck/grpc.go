@@ -87,7 +87,7 @@ func (g *grpcRun) catalogStreams(ctx context.Context) (string, error) {
 	defer cancel()
 	stream, err := ordersv1.NewOrderValidationClient(g.conn).ListProducts(ctx, &ordersv1.ListProductsRequest{})
 	if err != nil {
-		return "", fmt.Errorf("ListProducts: %w", err)
+		return "", slowValidator(status.Code(err), fmt.Errorf("ListProducts: %w", err))
 	}
 	count := 0
 	var book *ordersv1.Product
@@ -97,7 +97,7 @@ func (g *grpcRun) catalogStreams(ctx context.Context) (string, error) {
 			break // the server ended the stream: that was the last product
 		}
 		if err != nil {
-			return "", fmt.Errorf("ListProducts, after %d products: %w", count, err)
+			return "", slowValidator(status.Code(err), fmt.Errorf("ListProducts, after %d products: %w", count, err))
 		}
 		count++
 		if msg.GetProduct().GetSku() == knownSKU {
@@ -129,7 +129,7 @@ func (g *grpcRun) unknownSKURejected(ctx context.Context) (string, error) {
 	}
 	st := status.Convert(err)
 	if st.Code() != codes.InvalidArgument {
-		return "", fmt.Errorf("got %s (%s), want InvalidArgument", st.Code(), st.Message())
+		return "", slowValidator(st.Code(), fmt.Errorf("got %s (%s), want InvalidArgument", st.Code(), st.Message()))
 	}
 	for _, d := range st.Details() {
 		br, ok := d.(*errdetails.BadRequest)
@@ -159,7 +159,7 @@ func (g *grpcRun) validOrderPriced(ctx context.Context) (string, error) {
 		Items:      []*ordersv1.OrderItem{{Sku: knownSKU, Quantity: quantity}},
 	})
 	if err != nil {
-		return "", fmt.Errorf("ValidateOrder: %w", err)
+		return "", slowValidator(status.Code(err), fmt.Errorf("ValidateOrder: %w", err))
 	}
 	if len(res.GetItems()) != 1 {
 		return "", fmt.Errorf("got %d priced lines for 1 ordered", len(res.GetItems()))
@@ -185,4 +185,15 @@ func (g *grpcRun) close() {
 	if g.conn != nil {
 		_ = g.conn.Close()
 	}
+}
+
+// slowValidator gives a deadline exceeded its own hint: the validator is up but slower than the
+// check's deadline — typically still running with VALIDATOR_DELAY from step 5's exercise — and
+// "is the validator running?" would send the learner the wrong way.
+func slowValidator(code codes.Code, err error) error {
+	if code != codes.DeadlineExceeded {
+		return err
+	}
+	return withHint(err, fmt.Sprintf("the validator answers, but not within %s: is it still running with "+
+		"VALIDATOR_DELAY (step 5, exercise 2)? Restart it without", callTimeout))
 }

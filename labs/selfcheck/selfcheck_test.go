@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -198,4 +199,14 @@ func TestCheckAccepted(t *testing.T) {
 			assert.ErrorContains(t, err, tc.wantErr)
 		})
 	}
+}
+
+func TestSlowValidatorHintsAtTheDelay(t *testing.T) {
+	err := slowValidator(codes.DeadlineExceeded, errors.New("ListProducts: context deadline exceeded"))
+	var h *hinted
+	require.ErrorAs(t, err, &h)
+	assert.Contains(t, h.hint, "VALIDATOR_DELAY")
+
+	other := errors.New("ValidateOrder: connection refused")
+	assert.Same(t, other, slowValidator(codes.Unavailable, other), "other failures keep the check's hint")
 }
