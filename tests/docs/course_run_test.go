@@ -137,9 +137,14 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 	t.Cleanup(s.deleteTopics)
 	t.Cleanup(s.stopAll)
 
+	// The reader's shell: no settings of this test's own run, and not inside a make (under
+	// `make test`, MAKELEVEL would make the pages' `make build` print "Entering directory").
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if name != "PATH" && !strings.HasPrefix(name, "KAFKA_") && !strings.HasPrefix(name, "RABBITMQ_") && !strings.HasPrefix(name, "ANALYTICS_") {
+		switch {
+		case name == "PATH", strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "RABBITMQ_"),
+			strings.HasPrefix(name, "ANALYTICS_"), slices.Contains([]string{"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}, name):
+		default:
 			s.env = append(s.env, kv)
 		}
 	}
