@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -207,8 +206,8 @@ func (s *session) startSystem() {
 		s.startTerminal(item{line: 0, cmd: s.base[label], terminal: label})
 	}
 	s.eventually("analytics owns the partitions of the page's topic", 90*time.Second, func() (bool, string) {
-		out, err := get("http://127.0.0.1:8081/v1/stats")
-		return err == nil && strings.Contains(out, `"partitions":[0,1,2]`), out
+		ok, out := answers200("127.0.0.1:8081", "/v1/stats")
+		return ok && strings.Contains(out, `"partitions":[0,1,2]`), out
 	})
 }
 
@@ -216,37 +215,32 @@ func (s *session) startSystem() {
 func (s *session) checkPortsFree() {
 	s.t.Helper()
 	for _, port := range systemPorts {
-		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(s.t.Context(), "tcp", "127.0.0.1:"+port)
-		if err == nil {
-			_ = conn.Close()
+		if listening(s.t, port) {
 			s.t.Fatalf("127.0.0.1:%s is in use (is `make run` running?): the course's commands name the system's ports, and this test runs the system on them", port)
 		}
 	}
 }
 
-// get returns the body of a 200 answer, or an error that says what came instead.
-func get(url string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// listening tells whether something accepts connections on a local port.
+func listening(t *testing.T, port string) bool {
+	conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(t.Context(), "tcp", "127.0.0.1:"+port)
 	if err != nil {
-		return "", err
+		return false
 	}
-	resp, err := stack.Client.Do(req)
-	if err != nil {
-		return err.Error(), err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err.Error(), err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.Status + ": " + string(body), errors.New(resp.Status)
-	}
-	return string(body), nil
+	_ = conn.Close()
+	return true
 }
 
+// answers200 tells whether GET addr+path answers 200, and what it answered.
+func answers200(addr, path string) (bool, string) {
+	status, body, err := stack.Get(addr, path)
+	if err != nil {
+		return false, err.Error()
+	}
+	return status == http.StatusOK, fmt.Sprintf("%d %s", status, body)
+}
+
+// eventually polls ok until it holds, failing the test with ok's last word after timeout.
 func (s *session) eventually(what string, timeout time.Duration, ok func() (bool, string)) {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -414,14 +408,11 @@ func (s *session) startTerminal(it item) {
 	switch {
 	case adminAddr.MatchString(it.cmd):
 		addr := adminAddr.FindStringSubmatch(it.cmd)[1]
-		ready = func() (bool, string) {
-			out, err := get("http://" + addr + "/readyz")
-			return err == nil, out
-		}
+		ready = func() (bool, string) { return answers200(addr, "/readyz") }
 	case strings.Contains(it.cmd, "make run"):
 		ready = func() (bool, string) {
 			for _, port := range []string{"9101", "9102", "9103", "9104"} {
-				if out, err := get("http://127.0.0.1:" + port + "/readyz"); err != nil {
+				if ok, out := answers200("127.0.0.1:"+port, "/readyz"); !ok {
 					return false, port + ": " + out
 				}
 			}
@@ -434,17 +425,13 @@ func (s *session) startTerminal(it item) {
 	case strings.Contains(it.cmd, "examples/rabbitmq/consumer"):
 		ready = outputHas(p, "waiting for messages")
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
+	what := fmt.Sprintf("%s: `%s` (terminal %s) is ready", s.where(it.line), it.oneLine(), label)
+	s.eventually(what, 90*time.Second, func() (bool, string) {
 		if !p.Running() {
-			s.t.Fatalf("%s: `%s` (terminal %s) exited:\n%s", s.where(it.line), it.oneLine(), label, p.Tail(30))
+			s.t.Fatalf("%s: `%s` (terminal %s) exited (its output is below)", s.where(it.line), it.oneLine(), label)
 		}
-		if ok, _ := ready(); ok {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	s.t.Fatalf("%s: `%s` (terminal %s) not ready after 90s:\n%s", s.where(it.line), it.oneLine(), label, p.Tail(30))
+		return ready()
+	})
 }
 
 func outputHas(p *stack.Proc, substr string) func() (bool, string) {
@@ -542,10 +529,6 @@ func TestMakeRun(t *testing.T) {
 		require.Regexp(t, `(?m)^`+regexp.QuoteMeta(fmt.Sprintf("%-9s| ", service))+`.*\tINFO\tstopped\t`, p.Output(), "%s did not stop gracefully", service)
 	}
 	for _, port := range systemPorts {
-		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(t.Context(), "tcp", "127.0.0.1:"+port)
-		if err == nil {
-			_ = conn.Close()
-		}
-		require.Error(t, err, "127.0.0.1:%s still answers after Ctrl-C", port)
+		require.False(t, listening(t, port), "127.0.0.1:%s still answers after Ctrl-C", port)
 	}
 }
