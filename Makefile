@@ -32,7 +32,7 @@ build-static: ## Build the release binaries as the prod image does (static, musl
 	scripts/build-static
 
 .PHONY: test
-test: ## Unit + integration tests against real brokers (make brokers, or Docker for testcontainers).
+test: $(BIN)/grpcurl ## Unit + integration tests against real brokers (make brokers) and the course's commands.
 	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 FUZZTIME ?= 30s
