@@ -32,7 +32,7 @@ build-static: ## Build the release binaries as the prod image does (static, musl
 	scripts/build-static
 
 .PHONY: test
-test: $(BIN)/grpcurl ## Unit + integration tests against real brokers (make brokers) and the course's commands.
+test: $(BIN)/grpcurl $(BIN)/buf ## Unit + integration tests against real brokers (make brokers) and the course's commands.
 	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 FUZZTIME ?= 30s

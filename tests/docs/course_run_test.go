@@ -91,6 +91,8 @@ func toolPath(t *testing.T, rootDir string) string {
 		}
 		require.True(t, found, "the course uses %s and it is not installed (grpcurl: `make tools`; kcat, jq, file: the OS packages of the same names)", tool)
 	}
+	_, err := os.Stat(filepath.Join(rootDir, "bin", "buf"))
+	require.NoError(t, err, "the course runs bin/buf: `make tools` installs it")
 	return path
 }
 
