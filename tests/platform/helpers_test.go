@@ -1,7 +1,9 @@
 package platform_test
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -94,4 +96,14 @@ func requireProblem(t *testing.T, errs []error, want string) {
 		}
 	}
 	t.Fatalf("no problem mentions %q; got %v", want, errs)
+}
+
+// scriptSetting returns the value of a `readonly NAME=value` line of scripts/<script>.
+func scriptSetting(t *testing.T, script, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", script))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^readonly ` + name + `=("[^"]*"|\S+)`).FindSubmatch(data)
+	require.NotNil(t, m, "scripts/%s sets no %s", script, name)
+	return strings.Trim(string(m[1]), `"`)
 }

@@ -135,7 +135,11 @@ type TiltRun struct {
 	Extensions     []ExtensionLoad
 	Paths          []PathRef
 	Printed        []string
-	Warnings       []string
+	// VersionConstraint is version_settings(constraint=), the oldest Tilt the file
+	// accepts; Uses is every builtin and keyword argument it called, as "name(kw=)".
+	VersionConstraint string
+	Uses              []string
+	Warnings          []string
 }
 
 // ExecTiltfile runs a Tiltfile against the recording stand-in.
@@ -193,13 +197,13 @@ type blob struct{ objects []Object }
 
 func (s *standIn) predeclared() starlark.StringDict {
 	b := func(name string, fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
-		return starlark.NewBuiltin(name, fn)
+		return starlark.NewBuiltin(name, s.recordUse(fn))
 	}
 	return starlark.StringDict{
 		"struct":              starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"fail":                b("fail", builtinFail),
 		"warn":                b("warn", s.warn),
-		"version_settings":    b("version_settings", ignore("check_updates?", "constraint?")),
+		"version_settings":    b("version_settings", s.versionSettings),
 		"update_settings":     b("update_settings", ignore("max_parallel_updates?", "k8s_upsert_timeout_secs?", "suppress_unused_image_warnings?", "k8s_server_side_apply?")),
 		"ci_settings":         b("ci_settings", ignore("k8s_grace_period?", "timeout?", "readiness_timeout?")),
 		"watch_settings":      b("watch_settings", ignore("ignore")),
@@ -239,6 +243,35 @@ func (s *standIn) predeclared() starlark.StringDict {
 			}},
 		}},
 	}
+}
+
+// recordUse wraps a builtin so that each call records the builtin and its keyword
+// arguments in TiltRun.Uses, for the version floor check.
+func (s *standIn) recordUse(fn func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return func(th *starlark.Thread, b *starlark.Builtin, pos starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+		s.use(b.Name() + "()")
+		for _, kv := range kw {
+			if k, ok := starlark.AsString(kv[0]); ok {
+				s.use(b.Name() + "(" + k + "=)")
+			}
+		}
+		return fn(th, b, pos, kw)
+	}
+}
+
+func (s *standIn) use(what string) {
+	if !slices.Contains(s.run.Uses, what) {
+		s.run.Uses = append(s.run.Uses, what)
+	}
+}
+
+func (s *standIn) versionSettings(_ *starlark.Thread, b *starlark.Builtin, pos starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	a, err := args(b.Name(), pos, kw, "check_updates?", "constraint?")
+	if err != nil {
+		return nil, err
+	}
+	s.run.VersionConstraint, err = asString(b.Name(), "constraint", a["constraint"])
+	return starlark.None, err
 }
 
 // args maps positional and keyword arguments onto parameter names; a name ending in
@@ -469,6 +502,9 @@ func (s *standIn) load(_ *starlark.Thread, module string) (starlark.StringDict, 
 		}
 	}
 	s.run.Extensions = append(s.run.Extensions, ExtensionLoad{Name: name, Repo: repo})
+	// An extension's functions need what its code calls: one "ext://" entry stands for
+	// them in the version floor check.
+	s.use("ext://" + name)
 	b := starlark.NewBuiltin
 	switch name {
 	case "restart_process":
@@ -509,7 +545,8 @@ func (s *standIn) dockerBuild(_ *starlark.Thread, b *starlark.Builtin, pos starl
 // dockerBuildWithRestart takes the restart_process extension's parameters plus any
 // docker_build parameter, which the extension passes on.
 func (s *standIn) dockerBuildWithRestart(_ *starlark.Thread, b *starlark.Builtin, pos starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
-	params := append([]string{"ref", "context", "entrypoint", "live_update", "base_suffix?", "restart_file?", "trigger?"}, dockerBuildParams[2:]...)
+	// The signature at the pinned tilt-extensions ref (restart_process/Tiltfile).
+	params := append([]string{"ref", "context", "entrypoint", "live_update", "base_suffix?", "restart_file?", "trigger?", "exit_policy?"}, dockerBuildParams[2:]...)
 	params = slices.DeleteFunc(params, func(p string) bool { return p == "live_update?" || p == "entrypoint?" })
 	a, err := args(b.Name(), pos, kw, params...)
 	if err != nil {
@@ -845,7 +882,9 @@ func (s *standIn) localResource(_ *starlark.Thread, b *starlark.Builtin, pos sta
 
 func (s *standIn) cmdButton(_ *starlark.Thread, b *starlark.Builtin, pos starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 	fn := b.Name()
-	a, err := args(fn, pos, kw, "name", "resource?", "argv?", "text?", "location?", "icon_name?", "icon_svg?", "inputs?")
+	// The signature at the pinned tilt-extensions ref (uibutton/Tiltfile).
+	a, err := args(fn, pos, kw, "name", "resource?", "argv?", "text?", "location?", "icon_name?", "icon_svg?", "inputs?",
+		"disabled?", "requires_confirmation?", "env?", "dir?")
 	if err != nil {
 		return nil, err
 	}
@@ -1043,13 +1082,14 @@ type TiltRules struct {
 
 var commitHash = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
-// Check cross-checks everything the Tiltfile asked for: referenced paths exist,
+// Check cross-checks everything the Tiltfile asked for: the oldest Tilt it accepts
+// knows every builtin and argument it uses, referenced paths exist,
 // extensions come from a pinned commit, every resource, workload, object and
 // dependency it names exists, nothing is left uncategorized, images built are images
 // deployed (and deployed images are built or pinned), port-forwards reach declared
 // container ports, and live updates sync files that are in the image's build context.
 func (r *TiltRun) Check(rules TiltRules) []error {
-	var errs []error
+	errs := r.checkVersionFloor()
 	for _, p := range r.Paths {
 		if _, err := os.Stat(p.Path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s does not exist", p.Use, r.rel(p.Path)))

@@ -2,8 +2,10 @@ package platform_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,6 +42,9 @@ func TestTiltfileChecksCatchBrokenTiltfiles(t *testing.T) {
 		{"sync-outside-context", "sync of services/validator, which is not in its build context"},
 		{"unlabelled", `resource "unit-tests" has labels [], want one of`},
 		{"object-claimed-twice", `object "rabbitmq-credentials:secret" already belongs to a resource`},
+		{"too-old-floor", `ci_settings(readiness_timeout=) needs Tilt 0.35.0, but version_settings(constraint=">=0.33.0") lets Tilt 0.33.0 run this file`},
+		{"no-version-floor", "the Tiltfile sets no version_settings(constraint=...)"},
+		{"unknown-since", "update_settings(suppress_unused_image_warnings=): the first Tilt release that accepts it is not known here"},
 	}
 	root := repoRoot(t)
 	for _, tc := range cases {
@@ -116,7 +121,7 @@ func TestTiltResourcesAreLabelledAndForwardTheDesignedPorts(t *testing.T) {
 	cases := []struct {
 		resource string
 		label    string
-		ports    []int // local ports, DESIGN.md "Local platform"
+		ports    []int // local ports, docs/architecture.md "Ports"
 	}{
 		{"platform", "infra", nil},
 		{"kafka", "infra", []int{9092}},
@@ -221,4 +226,50 @@ func TestKafkaUIIsOffUnlessTheFlagIsGiven(t *testing.T) {
 
 	_, err = platform.ExecTiltfile(filepath.Join(root, "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-iu": true}})
 	assert.ErrorContains(t, err, "unknown flag --kafka-iu")
+}
+
+// `make up` runs scripts/doctor first: it must ask for the same oldest Tilt as the
+// Tiltfile, or a learner with an older one passes the doctor and fails in `tilt up`.
+func TestDoctorAsksForTheTiltfilesTiltFloor(t *testing.T) {
+	floor, err := tiltfile(t).MinTilt()
+	require.NoError(t, err)
+	assert.Equal(t, floor, scriptSetting(t, "doctor", "MIN_TILT"))
+}
+
+// The extension ref the Tiltfile pins is the one docs/platform.md lists with where it
+// was checked, so a bump cannot skip the table (and the check the table asks for).
+func TestThePinnedExtensionRefIsInThePinsTable(t *testing.T) {
+	run := tiltfile(t)
+	require.NotEmpty(t, run.ExtensionRepos)
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "platform.md"))
+	require.NoError(t, err)
+	for _, repo := range run.ExtensionRepos {
+		assert.Contains(t, string(doc), "`"+repo.Ref+"`", "docs/platform.md does not list the extension ref %s", repo.Ref)
+	}
+}
+
+// scripts/doctor checks, before `make up`, that every port Tilt will forward is free:
+// its list is the Tiltfile's forwards, with and without the Kafka UI.
+func TestDoctorChecksEveryForwardedPort(t *testing.T) {
+	forwards := func(run *platform.TiltRun) []string {
+		var ports []string
+		for _, res := range run.K8sResources {
+			for _, pf := range res.PortForwards {
+				ports = append(ports, strconv.Itoa(pf.Local))
+			}
+		}
+		return ports
+	}
+	assert.ElementsMatch(t, forwards(tiltfile(t)), strings.Fields(scriptSetting(t, "doctor", "FORWARDED_PORTS")))
+
+	withUI, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true}})
+	require.NoError(t, err)
+	extra := slices.DeleteFunc(forwards(withUI), func(p string) bool { return slices.Contains(forwards(tiltfile(t)), p) })
+	assert.Equal(t, []string{scriptSetting(t, "doctor", "KAFKA_UI_PORT")}, extra)
+}
+
+func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
+	for use, since := range platform.TiltSince() {
+		assert.Regexp(t, `^[0-9]+\.[0-9]+\.[0-9]+$`, since, use)
+	}
 }
