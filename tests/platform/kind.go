@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 
 	"github.com/pelletier/go-toml"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
@@ -30,7 +31,9 @@ func ReadKindConfig(path string) (*v1alpha4.Cluster, error) {
 
 // CheckKindConfig reports what would stop the cluster from pulling images from the
 // local registry: it must be a kind.x-k8s.io/v1alpha4 Cluster with the given name
-// whose containerd reads registry settings from RegistryConfigDir.
+// whose containerd reads registry settings from RegistryConfigDir. Every node runs a
+// pinned node image, so every learner gets the Kubernetes release the doctor checks
+// kubectl against.
 func CheckKindConfig(cluster *v1alpha4.Cluster, name string) []error {
 	var errs []error
 	if cluster.Kind != "Cluster" || cluster.APIVersion != "kind.x-k8s.io/v1alpha4" {
@@ -53,5 +56,14 @@ func CheckKindConfig(cluster *v1alpha4.Cluster, name string) []error {
 	if configPath != RegistryConfigDir {
 		errs = append(errs, errors.New("no containerd config patch sets the CRI registry config_path to "+RegistryConfigDir))
 	}
+	for i, node := range cluster.Nodes {
+		if !pinnedNodeImage.MatchString(node.Image) {
+			errs = append(errs, fmt.Errorf("node %d runs image %q, want kindest/node:vX.Y.Z@sha256:… (kind's default for the kind release scripts/doctor asks for, pinned by digest)", i, node.Image))
+		}
+	}
 	return errs
 }
+
+// pinnedNodeImage is a Kind node image named by its Kubernetes release and its digest, as
+// kind's configuration guide asks; scripts/doctor reads the release from it.
+var pinnedNodeImage = regexp.MustCompile(`^kindest/node:v[0-9]+\.[0-9]+\.[0-9]+@sha256:[0-9a-f]{64}$`)

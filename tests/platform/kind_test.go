@@ -28,6 +28,7 @@ func TestKindConfigChecksCatchBrokenConfigs(t *testing.T) {
 	cluster, err := platform.ReadKindConfig(filepath.Join("testdata", "kind", "no-registry-config.yaml"))
 	require.NoError(t, err)
 	requireProblem(t, platform.CheckKindConfig(cluster, clusterName), "registry config_path")
+	requireProblem(t, platform.CheckKindConfig(cluster, clusterName), `node 0 runs image "kindest/node:v1.36.1"`)
 	requireProblem(t, platform.CheckKindConfig(cluster, "another"), `cluster is named "backend-prep", want "another"`)
 }
 
@@ -67,4 +68,16 @@ func TestScriptsAreExecutableBash(t *testing.T) {
 			assert.NoError(t, err, "bash -n: %s", out)
 		})
 	}
+}
+
+// scripts/doctor checks kubectl against the Kubernetes release of the pinned node image,
+// and points Linux users to the kind release that image belongs to.
+func TestDoctorKnowsTheClustersKubernetesAndKind(t *testing.T) {
+	cluster, err := platform.ReadKindConfig(filepath.Join(repoRoot(t), "kind", "cluster.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, cluster.Nodes)
+	doctor, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "doctor"))
+	require.NoError(t, err)
+	assert.Contains(t, string(doctor), `grep -Eo 'kindest/node:v[0-9]+\.[0-9]+\.[0-9]+' "${ROOT}/kind/cluster.yaml"`)
+	assert.Equal(t, "v"+scriptSetting(t, "doctor", "MIN_KIND"), scriptSetting(t, "doctor", "KIND_VERSION"))
 }
