@@ -14,7 +14,7 @@
 # arm64 (Apple Silicon).
 
 ARG GO_VERSION=1.26
-ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian13:nonroot
 
 # ---------------------------------------------------------------------------------------
 # toolchain: Go plus a C toolchain for cgo (confluent-kafka-go links librdkafka, which it

@@ -15,12 +15,6 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
-// The images the platform runs (see manifests/), so that tests meet the same brokers.
-const (
-	kafkaImage    = "apache/kafka:4.3.1"
-	rabbitMQImage = "rabbitmq:4-management"
-)
-
 // startTimeout bounds a container's start, pulling its image included.
 const startTimeout = 5 * time.Minute
 
@@ -56,9 +50,13 @@ const (
 // startKafka runs the official image with its default single-node KRaft settings; its
 // PLAINTEXT_HOST listener on 9092 is the one for clients outside the container.
 func startKafka() (string, error) {
+	image, err := kafkaImage()
+	if err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	c, err := testcontainers.Run(ctx, kafkaImage,
+	c, err := testcontainers.Run(ctx, image,
 		testcontainers.WithExposedPorts(kafkaPort),
 		testcontainers.WithEnv(map[string]string{
 			"KAFKA_NUM_PARTITIONS": "3",
@@ -99,9 +97,13 @@ func advertiseKafka(ctx context.Context, c testcontainers.Container) error {
 
 // rabbitMQContainer is the RabbitMQ container of this test binary, started on first use.
 var rabbitMQContainer = sync.OnceValues(func() (*tcrabbitmq.RabbitMQContainer, error) {
+	image, err := rabbitMQImage()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	c, err := tcrabbitmq.Run(ctx, rabbitMQImage)
+	c, err := tcrabbitmq.Run(ctx, image)
 	if c != nil {
 		track(c)
 	}

@@ -19,14 +19,23 @@ var errNoBroker = errors.New("no broker")
 type broker struct {
 	name   string // as messages call it
 	envVar string // its address, as `make brokers` and CI export it
-	image  string // what runs when Docker is the source
+	image  func() (string, error) // what runs when Docker is the source
 	// container starts the broker's container on first use and returns its address; later calls
 	// return the same result, so a test binary runs one container per broker at most.
 	container func() (string, error)
 }
 
-func newBroker(name, envVar, image string, start func() (string, error)) *broker {
+func newBroker(name, envVar string, image func() (string, error), start func() (string, error)) *broker {
 	return &broker{name: name, envVar: envVar, image: image, container: sync.OnceValues(start)}
+}
+
+// imageName is b's image for messages, or what stood in the way of reading it.
+func (b *broker) imageName() string {
+	image, err := b.image()
+	if err != nil {
+		return fmt.Sprintf("(its image is unknown: %v)", err)
+	}
+	return image
 }
 
 var (
@@ -57,7 +66,7 @@ func (s sources) address(b *broker) (string, error) {
 	}
 	addr, err := b.container()
 	if err != nil {
-		return "", fmt.Errorf("start the %s container %s: %w", b.name, b.image, err)
+		return "", fmt.Errorf("start the %s container %s: %w", b.name, b.imageName(), err)
 	}
 	return addr, nil
 }
@@ -67,7 +76,7 @@ func (s sources) noBroker(b *broker, dockerErr error) error {
 		"Either start real brokers on this machine and export their addresses:\n"+
 		"\tmake brokers && eval \"$(scripts/brokers env)\"\n"+
 		"or start Docker, and the tests run %s with testcontainers",
-		errNoBroker, b.name, b.envVar, dockerErr, b.image)
+		errNoBroker, b.name, b.envVar, dockerErr, b.imageName())
 	if s.getenv("CI") == "true" {
 		err = fmt.Errorf("%w\n(CI=true: the CI script must start the brokers before the tests)", err)
 	}

@@ -28,7 +28,7 @@ func (m *fakeMachine) sources() sources {
 }
 
 func (m *fakeMachine) broker() *broker {
-	return newBroker("Kafka", "KAFKA_BOOTSTRAP_SERVERS", "apache/kafka:4.3.1", func() (string, error) {
+	return newBroker("Kafka", "KAFKA_BOOTSTRAP_SERVERS", func() (string, error) { return "apache/kafka:4.3.1", nil }, func() (string, error) {
 		m.starts++
 		if m.startErr != nil {
 			return "", m.startErr

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,7 +78,13 @@ func TestKafkaRunsTheOfficialImageAsASingleKRaftNode(t *testing.T) {
 	kafka := container(t, objects, "kafka")
 	get := func(name string) string { return env(t, objects, kafka, name) }
 
-	assert.Equal(t, "apache/kafka:4.3.1", kafka.Image)
+	// The cluster runs the Kafka release `make brokers` runs here, so what the tests prove
+	// holds for `make up` too; a bump is made in both places at once.
+	pom, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "brokers.d", "kafka", "pom.xml"))
+	require.NoError(t, err)
+	version := regexp.MustCompile(`<kafka\.version>([^<]+)</kafka\.version>`).FindSubmatch(pom)
+	require.NotNil(t, version, "scripts/brokers.d/kafka/pom.xml sets no kafka.version")
+	assert.Equal(t, "apache/kafka:"+string(version[1]), kafka.Image)
 	_, named := platform.Find(objects, "Service", "kafka")
 	assert.False(t, named, `a Service named "kafka" injects KAFKA_PORT, which the image reads as a broker property`)
 

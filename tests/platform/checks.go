@@ -293,7 +293,7 @@ func firstSeccomp(vs ...*corev1.SeccompProfile) *corev1.SeccompProfile {
 }
 
 // pinnedTag matches a tag that names a release: it contains a digit and is not
-// "latest" (e.g. 4.3.1, 4.1.6-management, v0.7.2).
+// "latest" (e.g. 4.3.1, 4.3.5-management, v1.5.0).
 var pinnedTag = regexp.MustCompile(`^[A-Za-z0-9_.-]*[0-9][A-Za-z0-9_.-]*$`)
 
 // IsPinned reports whether an image reference names a fixed release: a digest, or a

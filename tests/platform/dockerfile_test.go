@@ -66,7 +66,7 @@ func TestDockerfileChecksCatchBrokenPromises(t *testing.T) {
 		{"library module missing from the dependency layer", "COPY --chown=65532:65532 libs/kafka/go.mod libs/kafka/go.sum* libs/kafka/\n", "", "libs/kafka/go.mod is not copied before `go mod download`"},
 		{"sources before the dependency layer", "RUN go mod download", "COPY libs/ /src/libs/\nRUN go mod download", "copies libs/ before `go mod download`"},
 		{"floating base image", "golang:${GO_VERSION}-alpine", "golang:latest", `starts FROM "golang:latest"`},
-		{"fat release image", "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22", "use a minimal base"},
+		{"fat release image", "gcr.io/distroless/static-debian13:nonroot", "alpine:3.22", "use a minimal base"},
 		{"no syntax directive", "# syntax=docker/dockerfile:1\n", "", "missing `# syntax=docker/dockerfile:1`"},
 		{"shell-form entrypoint", `ENTRYPOINT ["/server"]`, "ENTRYPOINT /server", `target "prod" has no exec-form ENTRYPOINT`},
 	}
