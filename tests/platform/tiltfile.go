@@ -20,6 +20,23 @@ import (
 // the same names; an unknown builtin or keyword is an error, as it would be in Tilt.
 // Instead of building and deploying, the stand-in records what the Tiltfile asked for,
 // renders kustomize() with the kustomize API, and TiltRun.Check cross-checks the lot.
+//
+// What the real Tilt rejects, the stand-in rejects where it can know it offline: an
+// unknown builtin or keyword, a builtin or keyword newer than the Tilt release
+// version_settings lets run the file (tiltversion.go), an extension loaded from anywhere
+// but a pinned commit of tilt-dev/tilt-extensions, and an extension function called with
+// an argument its signature at that commit does not take.
+//
+// What it cannot know, and who checks it instead:
+//   - whether the pinned tilt-extensions commit exists upstream, and what the extensions'
+//     code does at it: that needs the network. Bumping the ref means evaluating the
+//     Tiltfile with a real Tilt (`tilt alpha tiltfile-result`), as docs/platform.md
+//     ("Pinned versions") asks, and the ref must be listed there (a test checks that).
+//   - whether the images it pulls exist in their registries, and build;
+//   - what Tilt's own kustomize (`kubectl kustomize` of the learner's kubectl) renders,
+//     where it differs from the kustomize API used here;
+//   - whether the cluster admits the objects, and whether a live update really
+//     rebuilds and restarts the process: only `make up` shows that.
 
 // TiltOptions configures one execution of a Tiltfile.
 type TiltOptions struct {

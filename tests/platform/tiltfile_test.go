@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,4 +273,47 @@ func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
 	for use, since := range platform.TiltSince() {
 		assert.Regexp(t, `^[0-9]+\.[0-9]+\.[0-9]+$`, since, use)
 	}
+}
+
+// docs/platform.md tells a learner what `make up` shows: the resources under each label
+// of the Tilt UI and what is reachable from the laptop. Both tables must say what the
+// Tiltfile does, with the Kafka UI on.
+func TestPlatformDocListsTheTiltResourcesAndPorts(t *testing.T) {
+	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true}})
+	require.NoError(t, err)
+	resources, _, errs := run.Assemble()
+	require.Empty(t, errs)
+	byLabel := map[string][]string{}
+	var ports []string
+	for _, res := range resources {
+		for _, l := range res.Labels {
+			byLabel[l] = append(byLabel[l], res.Name)
+		}
+		for _, pf := range res.PortForwards {
+			ports = append(ports, strconv.Itoa(pf.Local))
+		}
+	}
+
+	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "platform.md"))
+	require.NoError(t, err)
+	code := regexp.MustCompile("`([^`]+)`")
+	documented := map[string][]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z]+)` +\\| (.*)\\|$").FindAllStringSubmatch(string(doc), -1) {
+		for _, name := range code.FindAllStringSubmatch(m[2], -1) {
+			documented[m[1]] = append(documented[m[1]], name[1])
+		}
+	}
+	for label, names := range byLabel {
+		assert.ElementsMatch(t, names, documented[label], "docs/platform.md, label %s", label)
+	}
+
+	section := string(doc)[strings.Index(string(doc), "### What you can reach from your laptop"):]
+	section = section[:strings.Index(section, "\n### ")]
+	var reachable []string
+	for _, m := range regexp.MustCompile(`(?:localhost|\x60):([0-9]{4,5})\b`).FindAllStringSubmatch(section, -1) {
+		reachable = append(reachable, m[1])
+	}
+	slices.Sort(reachable)
+	slices.Sort(ports)
+	assert.Equal(t, ports, slices.Compact(reachable), "docs/platform.md, \"What you can reach from your laptop\"")
 }
