@@ -51,6 +51,7 @@ lint: tools ## gofmt, go vet, golangci-lint, buf lint, generated code up to date
 	buf lint
 	buf format -d --exit-code
 	scripts/check-generated
+	scripts/check-dep-versions
 	@out=$$(git ls-files '*.go' | grep -v '\.pb\.go$$' | xargs gofmt -l); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS)

@@ -17,8 +17,8 @@ var errNoBroker = errors.New("no broker")
 
 // A broker is a kind of broker tests ask for, with what each source needs to provide it.
 type broker struct {
-	name   string // as messages call it
-	envVar string // its address, as `make brokers` and CI export it
+	name   string                 // as messages call it
+	envVar string                 // its address, as `make brokers` and CI export it
 	image  func() (string, error) // what runs when Docker is the source
 	// container starts the broker's container on first use and returns its address; later calls
 	// return the same result, so a test binary runs one container per broker at most.
