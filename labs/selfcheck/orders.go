@@ -16,7 +16,8 @@ import (
 )
 
 // The HTTP side of the system as the checks see it: order-api's POST /v1/orders, analytics'
-// GET /v1/stats and the notifier's GET /v1/notifications/{order_id} (DESIGN.md, "Contracts").
+// GET /v1/stats and the notifier's GET /v1/notifications/{order_id} (docs/architecture.md,
+// "HTTP contracts").
 
 // orderRequest is the body of POST /v1/orders.
 type orderRequest struct {

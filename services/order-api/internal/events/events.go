@@ -1,10 +1,11 @@
 // Package events publishes order-api's OrderPlaced events to Kafka and to RabbitMQ, adapting
 // the libs/kafka producer and the libs/rabbitmq publisher to orders.Publisher.
 //
-// Both brokers get the same bytes and the same headers (DESIGN.md, Events): the protojson body,
-// content-type, event-type, event-id and traceparent. On Kafka the record key is the order_id,
-// so every event of one order lands on one partition; on RabbitMQ the message is persistent and
-// mandatory, its message ID is the event-id, and Publish returns only after the confirm.
+// Both brokers get the same bytes and the same headers (docs/architecture.md, "Events"): the
+// protojson body, content-type, event-type, event-id and traceparent. On Kafka the record key is
+// the order_id, so every event of one order lands on one partition; on RabbitMQ the message is
+// persistent and mandatory, its message ID is the event-id, and Publish returns only after the
+// confirm.
 //
 // order-api owns both destinations and declares them at start: the topic with its partition
 // count, and the durable topic exchange.

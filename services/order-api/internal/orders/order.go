@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// The contract's bounds on an order (DESIGN.md, POST /v1/orders).
+// The contract's bounds on an order (docs/architecture.md, "POST /v1/orders").
 const (
 	MaxCustomerIDLength = 64
 	MinItems            = 1

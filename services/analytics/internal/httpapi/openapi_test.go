@@ -1,0 +1,221 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/errors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
+	"github.com/backend-prep/backend-prep/services/analytics/internal/httpapi"
+	"github.com/backend-prep/backend-prep/services/analytics/internal/stats"
+)
+
+// documentPath is the service's OpenAPI document, relative to this package.
+const documentPath = "../../openapi.yaml"
+
+// loadDocument parses the OpenAPI document, checks it against the OpenAPI 3.1 schema, and
+// returns a validator of responses (formats such as date-time asserted) and the statuses each
+// operation declares, keyed by "METHOD /path".
+func loadDocument(t *testing.T) (validator.Validator, map[string][]int) {
+	t.Helper()
+	spec, err := os.ReadFile(documentPath)
+	require.NoError(t, err)
+	doc, err := libopenapi.NewDocument(spec)
+	require.NoError(t, err)
+	require.Equal(t, "3.1.0", doc.GetVersion())
+
+	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+	require.Empty(t, errs)
+	ok, verrs := v.ValidateDocument()
+	require.True(t, ok, "the document is valid OpenAPI 3.1:\n%s", describe(verrs))
+
+	model, err := doc.BuildV3Model()
+	require.NoError(t, err)
+	declared := map[string][]int{}
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		for method, op := range item.GetOperations().FromOldest() {
+			key := strings.ToUpper(method) + " " + path
+			require.Nil(t, op.Responses.Default, "%s: explicit statuses only, no default response", key)
+			for code := range op.Responses.Codes.KeysFromOldest() {
+				status, err := strconv.Atoi(code)
+				require.NoError(t, err, "%s: explicit status codes only, not ranges: %s", key, code)
+				declared[key] = append(declared[key], status)
+			}
+		}
+	}
+	return v, declared
+}
+
+// serve answers req with the platform's echo, as in production, with the stats API registered.
+func serve(t *testing.T, s *stats.Stats, req *http.Request) *http.Response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	newEcho(t, s).ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func newEcho(t *testing.T, s *stats.Stats) *echo.Echo {
+	t.Helper()
+	e, err := httpserver.New(zaptest.NewLogger(t), prometheus.NewRegistry())
+	require.NoError(t, err)
+	httpapi.NewHandler(s).Register(e)
+	return e
+}
+
+// TestOpenAPIDocumentMatchesTheHandler keeps openapi.yaml true: every response the handler gives
+// conforms to the document (status declared, media type, schema — which forbids undeclared
+// members — and required headers), every status the document declares is one a scenario
+// produced, and the document describes exactly the routes the handler registers.
+func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
+	doc, declared := loadDocument(t)
+	given := map[string][]int{}
+
+	scenarios := []struct {
+		name  string
+		clock time.Time
+		setup func(t *testing.T, s *stats.Stats)
+	}{
+		{name: "nothing owned yet", clock: at, setup: func(*testing.T, *stats.Stats) {}},
+		{name: "partitions without orders", clock: at, setup: func(_ *testing.T, s *stats.Stats) { s.Reset(2); s.Reset(0) }},
+		{
+			name:  "orders, a duplicate and a huge total, updated_at with a fraction of a second",
+			clock: at.Add(250 * time.Millisecond),
+			setup: func(t *testing.T, s *stats.Stats) {
+				s.Reset(0)
+				s.Reset(1)
+				for _, a := range []struct {
+					partition int32
+					order     stats.Order
+				}{
+					{0, stats.Order{ID: "o-1", TotalCents: 2598, Lines: []stats.Line{line("BOOK-001", 2, 2598)}}},
+					{1, stats.Order{ID: "o-2", TotalCents: 2198, Lines: []stats.Line{line("OFFC-002", 1, 899), line("BOOK-001", 1, 1299)}}},
+					{1, stats.Order{ID: "o-2", TotalCents: 2198, Lines: []stats.Line{line("OFFC-002", 1, 899), line("BOOK-001", 1, 1299)}}},
+					{0, stats.Order{ID: "o-3", TotalCents: 9_000_000_000_000, Lines: []stats.Line{line("TV-004", 1000, 9_000_000_000_000)}}},
+				} {
+					_, err := s.Add(a.partition, a.order)
+					require.NoError(t, err)
+				}
+			},
+		},
+		{
+			name:  "a partition dropped again",
+			clock: at,
+			setup: func(t *testing.T, s *stats.Stats) {
+				s.Reset(0)
+				_, err := s.Add(0, stats.Order{ID: "o-1", TotalCents: 1299, Lines: []stats.Line{line("BOOK-001", 1, 1299)}})
+				require.NoError(t, err)
+				s.Drop(0)
+			},
+		},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			s := stats.New(func() time.Time { return sc.clock })
+			sc.setup(t, s)
+			request := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/stats", nil) }
+
+			resp := serve(t, s, request())
+			defer resp.Body.Close()
+
+			ok, errs := doc.ValidateHttpResponse(request(), resp)
+			assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, describe(errs))
+			given["GET /v1/stats"] = append(given["GET /v1/stats"], resp.StatusCode)
+		})
+	}
+
+	for op, statuses := range declared {
+		for _, status := range statuses {
+			assert.Contains(t, given[op], status, "the document declares %s → %d, which no scenario produced", op, status)
+		}
+	}
+	assert.ElementsMatch(t, slices.Collect(maps.Keys(declared)), routes(newEcho(t, stats.New(time.Now))),
+		"the document describes exactly the routes the handler registers")
+}
+
+// routes returns "METHOD /path" of every route registered on e, in OpenAPI's path syntax.
+func routes(e *echo.Echo) []string {
+	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+	var out []string
+	for _, r := range e.Routes() {
+		out = append(out, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
+	}
+	return out
+}
+
+// TestOpenAPIDocumentRejectsWhatTheContractForbids shows that the document is strict enough to
+// catch a handler that drifts: each response here breaks the contract in one way, and the
+// validator must refuse it. Without this, a document of `{}` schemas would pass the test above.
+func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
+	doc, _ := loadDocument(t)
+	const valid = `{"orders":1,"revenue_cents":1299,"by_sku":{"BOOK-001":{"quantity":1,"revenue_cents":1299}},"partitions":[0],"updated_at":"2025-03-01T12:04:05Z"}`
+	request := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/stats", nil) }
+
+	ok, errs := doc.ValidateHttpResponse(request(), response(http.StatusOK, "application/json", "no-store", valid))
+	require.True(t, ok, "the baseline conforms:\n%s", describe(errs))
+
+	for _, tc := range []struct {
+		name                      string
+		status                    int
+		contentType, cacheControl string
+		body                      string
+	}{
+		{"partitions null rather than []", 200, "application/json", "no-store", strings.Replace(valid, `[0]`, `null`, 1)},
+		{"by_sku null rather than {}", 200, "application/json", "no-store", strings.Replace(valid, `{"BOOK-001":{"quantity":1,"revenue_cents":1299}}`, `null`, 1)},
+		{"updated_at not in UTC", 200, "application/json", "no-store", strings.Replace(valid, `12:04:05Z`, `13:04:05+01:00`, 1)},
+		{"updated_at not a date-time", 200, "application/json", "no-store", strings.Replace(valid, `2025-03-01T12:04:05Z`, `2025-03-01T25:04:05Z`, 1)},
+		{"updated_at missing", 200, "application/json", "no-store", strings.Replace(valid, `,"updated_at":"2025-03-01T12:04:05Z"`, ``, 1)},
+		{"an undeclared member", 200, "application/json", "no-store", strings.Replace(valid, `{"orders":1`, `{"orders":1,"replica":"a"`, 1)},
+		{"an amount as a string", 200, "application/json", "no-store", strings.Replace(valid, `"revenue_cents":1299,"by_sku"`, `"revenue_cents":"1299","by_sku"`, 1)},
+		{"a SKU sold zero times", 200, "application/json", "no-store", strings.Replace(valid, `"quantity":1`, `"quantity":0`, 1)},
+		{"a negative partition", 200, "application/json", "no-store", strings.Replace(valid, `[0]`, `[-1]`, 1)},
+		{"cacheable", 200, "application/json", "max-age=60", valid},
+		{"no Cache-Control", 200, "application/json", "", valid},
+		{"not JSON", 200, "text/plain", "no-store", valid},
+		{"an undeclared status", 500, "application/problem+json", "no-store", `{"type":"about:blank","title":"Internal Server Error","status":500}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, _ := doc.ValidateHttpResponse(request(), response(tc.status, tc.contentType, tc.cacheControl, tc.body))
+			assert.False(t, ok, "the document refuses it")
+		})
+	}
+}
+
+func response(status int, contentType, cacheControl, body string) *http.Response {
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Content-Type", contentType)
+	if cacheControl != "" {
+		rec.Header().Set("Cache-Control", cacheControl)
+	}
+	rec.WriteHeader(status)
+	_, _ = rec.WriteString(body)
+	return rec.Result()
+}
+
+func describe(errs []*errors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "- %s: %s\n", e.Message, e.Reason)
+		for _, se := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "    %s: %s\n", se.FieldPath+" "+se.KeywordLocation, se.Reason)
+		}
+	}
+	return b.String()
+}
