@@ -33,7 +33,11 @@ build-static: ## Build the release binaries as the prod image does (static, musl
 
 .PHONY: test
 test: $(BIN)/grpcurl $(BIN)/buf ## Unit + integration tests against real brokers (make brokers) and the course's commands.
-	go test -race -count=1 -p 1 -timeout 20m $(PKGS)
+	@# The brokers of `make brokers` / `make run`, unless the environment names others.
+	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}$${RABBITMQ_URL:-}" ] && scripts/brokers status >/dev/null 2>&1; then \
+	  eval "$$(scripts/brokers env)"; echo "using the brokers of make brokers: $$KAFKA_BOOTSTRAP_SERVERS, $$RABBITMQ_URL"; fi; \
+	  echo "go test -race -count=1 -p 1 -timeout 20m $(PKGS)"; \
+	  go test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 FUZZTIME ?= 30s
 
@@ -83,9 +87,17 @@ brokers: ## Start real RabbitMQ and Apache Kafka on this machine, without Docker
 brokers-stop: ## Stop the brokers started by `make brokers`.
 	scripts/brokers down
 
+.PHONY: brokers-reset
+brokers-reset: ## Stop the brokers and delete their data: the next start is empty.
+	scripts/brokers reset
+
 .PHONY: run
-run: ## Run the four services as local processes against the local brokers (Ctrl-C stops all).
+run: ## Start the brokers if needed, build, run the four services locally (Ctrl-C or make stop ends it).
 	scripts/run-local
+
+.PHONY: stop
+stop: ## Stop a running `make run` (from another terminal).
+	scripts/run-local stop
 
 .PHONY: selfcheck
 selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-6 or a name).

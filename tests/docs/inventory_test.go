@@ -58,13 +58,13 @@ var rules = []rule{
 	r(`^for s in 3 4 5 6; do go run \./labs/selfcheck \$s; done$`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system)"),
 	// The workflow around the system.
 	r(`^make brokers$`, "run by .ci/run, which starts the brokers every test here uses"),
-	r(`^make brokers-stop$`, "run by .ci/run when it ends"),
+	r(`^make brokers-stop$`, "run by .ci/run when it ends, and by TestMakeRunStartsTheBrokers"),
+	r(`^make brokers-reset$`, "run by TestMakeRunStartsTheBrokers (tests/docs), on brokers of its own"),
 	r(`^RABBITMQ_MANAGEMENT_PORT=15672 make brokers$`, "not run: it restarts the brokers every other test shares; checked by hand (the management plugin ships with the rabbitmq-server package)"),
 	r(`^make (test|lint)$`, "run by .ci/run"),
 	r(`^make tools$`, "run by .ci/run (make lint installs the tools first)"),
 	r(`^make generate$`, "run by .ci/run in effect: make lint generates into a scratch copy and fails on any difference (scripts/check-generated)"),
-	r(`^make run$`, "run by TestMakeRun (tests/docs): the four services on the README's ports, stopped with Ctrl-C"),
-	r(`^go install github\.com/fullstorydev/grpcurl/cmd/grpcurl@latest$`, network+" (make tools installs a pinned grpcurl)"),
+	r(`^make run$`, "run by TestMakeRun (tests/docs): the four services on the README's ports, stopped each way the README offers; TestMakeRunStartsTheBrokers runs it with no broker running"),
 	r(`^bin/buf breaking `, "not run: it compares with the branch main of the reader's clone, which a CI checkout need not have"),
 	r(`^kill -9$`, "run by tests/e2e (TestSystem SIGKILLs analytics and the notifier and checks the totals after their restart)"),
 	// The reader's machine.

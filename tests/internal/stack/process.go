@@ -159,6 +159,10 @@ func (p *Proc) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) int
 	return p.Wait(t, timeout)
 }
 
+// Pid is the process's own pid (for a StartShell command line of one program, bash
+// execs it, so this is that program's pid).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // signal sends sig to the process, or to its whole process group when it leads one.
 func (p *Proc) signal(sig syscall.Signal) error {
 	if attr := p.cmd.SysProcAttr; attr != nil && attr.Setpgid {
