@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,17 +67,26 @@ func freeForwardedPort(t *testing.T) string {
 func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 	minKind := scriptSetting(t, "doctor", "MIN_KIND")
 	minTilt := scriptSetting(t, "doctor", "MIN_TILT")
+	// The cluster's Kubernetes, from the node image kind/cluster.yaml pins: vMAJOR.MINOR.PATCH.
+	clusterYAML, err := os.ReadFile(filepath.Join(repoRoot(t), "kind", "cluster.yaml"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`kindest/node:v(\d+)\.(\d+)\.(\d+)@`).FindStringSubmatch(string(clusterYAML))
+	require.NotNil(t, m, "kind/cluster.yaml pins no node image")
+	node := fmt.Sprintf("v%s.%s.%s", m[1], m[2], m[3])
+	minor, err := strconv.Atoi(m[2])
+	require.NoError(t, err)
+	kubectl := func(minorOffset int) string { return fmt.Sprintf("1.%d.3", minor+minorOffset) }
 
 	t.Run("versions", func(t *testing.T) {
 		cases := []struct {
 			name, kind, kubectl, tilt string
 			want                      []string
 		}{
-			{"kubectl three minors behind the node", minKind, "1.33.2", minTilt,
-				[]string{"FAIL  kubectl v1.33.2 is outside the supported skew of the cluster's Kubernetes v1.36.1"}},
-			{"kubectl two minors ahead", minKind, "1.38.0", minTilt, []string{"FAIL  kubectl v1.38.0 is outside the supported skew"}},
-			{"tilt older than the Tiltfile accepts", minKind, "1.36.0", "0.34.5", []string{"FAIL  tilt v0.34.5 is too old (need " + minTilt + " or newer)"}},
-			{"kind older than the node image", "0.31.0", "1.36.0", minTilt, []string{"FAIL  kind v0.31.0 is too old"}},
+			{"kubectl three minors behind the node", minKind, kubectl(-3), minTilt,
+				[]string{"FAIL  kubectl v" + kubectl(-3) + " is outside the supported skew of the cluster's Kubernetes " + node}},
+			{"kubectl two minors ahead", minKind, kubectl(2), minTilt, []string{"FAIL  kubectl v" + kubectl(2) + " is outside the supported skew"}},
+			{"tilt older than the Tiltfile accepts", minKind, kubectl(0), "0.34.5", []string{"FAIL  tilt v0.34.5 is too old (need " + minTilt + " or newer)"}},
+			{"kind older than the node image", "0.31.0", kubectl(0), minTilt, []string{"FAIL  kind v0.31.0 is too old"}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -89,9 +100,9 @@ func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 	})
 
 	t.Run("within the skew", func(t *testing.T) {
-		for _, kubectl := range []string{"1.35.4", "1.36.1", "1.37.0"} {
-			out, _ := runDoctor(t, fakeTools(t, minKind, kubectl, minTilt))
-			assert.Contains(t, out, "ok    kubectl v"+kubectl+" (the cluster runs Kubernetes v1.36.1)")
+		for _, v := range []string{kubectl(-1), kubectl(0), kubectl(1)} {
+			out, _ := runDoctor(t, fakeTools(t, minKind, v, minTilt))
+			assert.Contains(t, out, "ok    kubectl v"+v+" (the cluster runs Kubernetes "+node+")")
 		}
 	})
 
@@ -100,7 +111,7 @@ func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:"+port)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l.Close() })
-		out, err := runDoctor(t, fakeTools(t, minKind, "1.36.1", minTilt))
+		out, err := runDoctor(t, fakeTools(t, minKind, kubectl(0), minTilt))
 		require.Error(t, err, "the doctor passed with localhost:%s taken:\n%s", port, out)
 		assert.Contains(t, out, "FAIL  localhost:"+port+" is taken by ")
 		assert.Contains(t, out, fmt.Sprintf("(pid %d)", os.Getpid()), "the doctor should name the process that holds the port")
