@@ -112,6 +112,10 @@ func TestEveryServiceImageLiveUpdatesIntoTheSharedDevImage(t *testing.T) {
 			require.NotEmpty(t, img.Entrypoint)
 			assert.Contains(t, build, "-o "+img.Entrypoint[0], "the rebuild must replace the binary the entrypoint runs")
 			assert.Contains(t, build, "-tags musl")
+			// The memory figure the dev limit is set from (docs/platform.md, "Memory") was
+			// measured with two compiles at a time and no inherited GOMEMLIMIT.
+			assert.Contains(t, build, " -p 2 ", "the rebuild must bound its parallelism: on a 16-core laptop go build would run 16 compiles in the pod")
+			assert.Contains(t, build, "GOMEMLIMIT=off go build", "the rebuild must not inherit the server's GOMEMLIMIT (the pod's whole limit)")
 			assert.Contains(t, build, "cd /src/services/"+service+" ")
 		})
 	}
