@@ -168,7 +168,9 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 	const valid = `{"orders":1,"revenue_cents":1299,"by_sku":{"BOOK-001":{"quantity":1,"revenue_cents":1299}},"partitions":[0],"updated_at":"2025-03-01T12:04:05Z"}`
 	request := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/stats", nil) }
 
-	ok, errs := doc.ValidateHttpResponse(request(), response(http.StatusOK, "application/json", "no-store", valid))
+	baseline := response(http.StatusOK, "application/json", "no-store", valid)
+	defer baseline.Body.Close()
+	ok, errs := doc.ValidateHttpResponse(request(), baseline)
 	require.True(t, ok, "the baseline conforms:\n%s", describe(errs))
 
 	for _, tc := range []struct {
@@ -192,7 +194,9 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 		{"an undeclared status", 500, "application/problem+json", "no-store", `{"type":"about:blank","title":"Internal Server Error","status":500}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ok, _ := doc.ValidateHttpResponse(request(), response(tc.status, tc.contentType, tc.cacheControl, tc.body))
+			resp := response(tc.status, tc.contentType, tc.cacheControl, tc.body)
+			defer resp.Body.Close()
+			ok, _ := doc.ValidateHttpResponse(request(), resp)
 			assert.False(t, ok, "the document refuses it")
 		})
 	}

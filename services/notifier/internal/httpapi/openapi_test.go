@@ -172,10 +172,11 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 	)
 	request := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/notifications/o-1", nil) }
 
-	for _, baseline := range []*http.Response{
-		response(http.StatusOK, "application/json", "no-store", sent),
-		response(http.StatusNotFound, "application/problem+json", "no-store", notFound),
-	} {
+	sentResp := response(http.StatusOK, "application/json", "no-store", sent)
+	defer sentResp.Body.Close()
+	notFoundResp := response(http.StatusNotFound, "application/problem+json", "no-store", notFound)
+	defer notFoundResp.Body.Close()
+	for _, baseline := range []*http.Response{sentResp, notFoundResp} {
 		ok, errs := doc.ValidateHttpResponse(request(), baseline)
 		require.True(t, ok, "the %d baseline conforms:\n%s", baseline.StatusCode, describe(errs))
 	}
@@ -200,7 +201,9 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 		{"an undeclared status", 500, "application/problem+json", "no-store", `{"type":"about:blank","title":"Internal Server Error","status":500}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ok, _ := doc.ValidateHttpResponse(request(), response(tc.status, tc.contentType, tc.cacheControl, tc.body))
+			resp := response(tc.status, tc.contentType, tc.cacheControl, tc.body)
+			defer resp.Body.Close()
+			ok, _ := doc.ValidateHttpResponse(request(), resp)
 			assert.False(t, ok, "the document refuses it")
 		})
 	}
