@@ -1,68 +1,30 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
-	"github.com/pb33f/libopenapi-validator/errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
+	"github.com/backend-prep/backend-prep/libs/platform/openapitest"
 	"github.com/backend-prep/backend-prep/services/analytics/internal/httpapi"
 	"github.com/backend-prep/backend-prep/services/analytics/internal/stats"
 )
 
 // documentPath is the service's OpenAPI document, relative to this package.
 const documentPath = "../../openapi.yaml"
-
-// loadDocument parses the OpenAPI document, checks it against the OpenAPI 3.1 schema, and
-// returns a validator of responses (formats such as date-time asserted) and the statuses each
-// operation declares, keyed by "METHOD /path".
-func loadDocument(t *testing.T) (validator.Validator, map[string][]int) {
-	t.Helper()
-	spec, err := os.ReadFile(documentPath)
-	require.NoError(t, err)
-	doc, err := libopenapi.NewDocument(spec)
-	require.NoError(t, err)
-	require.Equal(t, "3.1.0", doc.GetVersion())
-
-	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
-	require.Empty(t, errs)
-	ok, verrs := v.ValidateDocument()
-	require.True(t, ok, "the document is valid OpenAPI 3.1:\n%s", describe(verrs))
-
-	model, err := doc.BuildV3Model()
-	require.NoError(t, err)
-	declared := map[string][]int{}
-	for path, item := range model.Model.Paths.PathItems.FromOldest() {
-		for method, op := range item.GetOperations().FromOldest() {
-			key := strings.ToUpper(method) + " " + path
-			require.Nil(t, op.Responses.Default, "%s: explicit statuses only, no default response", key)
-			for code := range op.Responses.Codes.KeysFromOldest() {
-				status, err := strconv.Atoi(code)
-				require.NoError(t, err, "%s: explicit status codes only, not ranges: %s", key, code)
-				declared[key] = append(declared[key], status)
-			}
-		}
-	}
-	return v, declared
-}
 
 // serve answers req with the platform's echo, as in production, with the stats API registered.
 func serve(t *testing.T, s *stats.Stats, req *http.Request) *http.Response {
@@ -85,7 +47,9 @@ func newEcho(t *testing.T, s *stats.Stats) *echo.Echo {
 // members — and required headers), every status the document declares is one a scenario
 // produced, and the document describes exactly the routes the handler registers.
 func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
-	doc, declared := loadDocument(t)
+	doc := openapitest.Load(t, documentPath, config.WithFormatAssertions())
+	require.Empty(t, doc.Defaults, "explicit statuses only, no default response")
+	declared := doc.Statuses
 	given := map[string][]int{}
 
 	scenarios := []struct {
@@ -136,7 +100,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 			defer resp.Body.Close()
 
 			ok, errs := doc.ValidateHttpResponse(request(), resp)
-			assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, describe(errs))
+			assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, openapitest.Describe(errs))
 			given["GET /v1/stats"] = append(given["GET /v1/stats"], resp.StatusCode)
 		})
 	}
@@ -164,14 +128,14 @@ func routes(e *echo.Echo) []string {
 // catch a handler that drifts: each response here breaks the contract in one way, and the
 // validator must refuse it. Without this, a document of `{}` schemas would pass the test above.
 func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
-	doc, _ := loadDocument(t)
+	doc := openapitest.Load(t, documentPath, config.WithFormatAssertions())
 	const valid = `{"orders":1,"revenue_cents":1299,"by_sku":{"BOOK-001":{"quantity":1,"revenue_cents":1299}},"partitions":[0],"updated_at":"2025-03-01T12:04:05Z"}`
 	request := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/v1/stats", nil) }
 
 	baseline := response(http.StatusOK, "application/json", "no-store", valid)
 	defer baseline.Body.Close()
 	ok, errs := doc.ValidateHttpResponse(request(), baseline)
-	require.True(t, ok, "the baseline conforms:\n%s", describe(errs))
+	require.True(t, ok, "the baseline conforms:\n%s", openapitest.Describe(errs))
 
 	for _, tc := range []struct {
 		name                      string
@@ -211,15 +175,4 @@ func response(status int, contentType, cacheControl, body string) *http.Response
 	rec.WriteHeader(status)
 	_, _ = rec.WriteString(body)
 	return rec.Result()
-}
-
-func describe(errs []*errors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintf(&b, "- %s: %s\n", e.Message, e.Reason)
-		for _, se := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, "    %s: %s\n", se.FieldPath+" "+se.KeywordLocation, se.Reason)
-		}
-	}
-	return b.String()
 }

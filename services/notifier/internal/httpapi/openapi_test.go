@@ -1,67 +1,29 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
-	"github.com/pb33f/libopenapi-validator/errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/backend-prep/backend-prep/libs/platform/admin"
+	"github.com/backend-prep/backend-prep/libs/platform/openapitest"
 	"github.com/backend-prep/backend-prep/services/notifier/internal/httpapi"
 	"github.com/backend-prep/backend-prep/services/notifier/internal/notify"
 )
 
 // documentPath is the service's OpenAPI document, relative to this package.
 const documentPath = "../../openapi.yaml"
-
-// loadDocument parses the OpenAPI document, checks it against the OpenAPI 3.1 schema, and
-// returns a validator of responses (formats such as date-time asserted) and the statuses each
-// operation declares, keyed by "METHOD /path".
-func loadDocument(t *testing.T) (validator.Validator, map[string][]int) {
-	t.Helper()
-	spec, err := os.ReadFile(documentPath)
-	require.NoError(t, err)
-	doc, err := libopenapi.NewDocument(spec)
-	require.NoError(t, err)
-	require.Equal(t, "3.1.0", doc.GetVersion())
-
-	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
-	require.Empty(t, errs)
-	ok, verrs := v.ValidateDocument()
-	require.True(t, ok, "the document is valid OpenAPI 3.1:\n%s", describe(verrs))
-
-	model, err := doc.BuildV3Model()
-	require.NoError(t, err)
-	declared := map[string][]int{}
-	for path, item := range model.Model.Paths.PathItems.FromOldest() {
-		for method, op := range item.GetOperations().FromOldest() {
-			key := strings.ToUpper(method) + " " + path
-			require.Nil(t, op.Responses.Default, "%s: explicit statuses only, no default response", key)
-			for code := range op.Responses.Codes.KeysFromOldest() {
-				status, err := strconv.Atoi(code)
-				require.NoError(t, err, "%s: explicit status codes only, not ranges: %s", key, code)
-				declared[key] = append(declared[key], status)
-			}
-		}
-	}
-	return v, declared
-}
 
 // adminHandler is the admin server's handler with the notification route, as in production.
 func adminHandler(t *testing.T, store *notify.Store) http.Handler {
@@ -80,7 +42,9 @@ func adminHandler(t *testing.T, store *notify.Store) http.Handler {
 // members — and required headers), every status the document declares is one a scenario
 // produced, and the document describes exactly the route the service adds to the admin port.
 func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
-	doc, declared := loadDocument(t)
+	doc := openapitest.Load(t, documentPath, config.WithFormatAssertions())
+	require.Empty(t, doc.Defaults, "explicit statuses only, no default response")
+	declared := doc.Statuses
 	const op = "GET /v1/notifications/{order_id}"
 	given := map[string][]int{}
 
@@ -147,7 +111,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 
 			require.Equal(t, sc.wantStatus, resp.StatusCode)
 			ok, errs := doc.ValidateHttpResponse(request(), resp)
-			assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, describe(errs))
+			assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, openapitest.Describe(errs))
 			given[op] = append(given[op], resp.StatusCode)
 		})
 	}
@@ -165,7 +129,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 // catch a handler that drifts: each response here breaks the contract in one way, and the
 // validator must refuse it. Without this, a document of `{}` schemas would pass the test above.
 func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
-	doc, _ := loadDocument(t)
+	doc := openapitest.Load(t, documentPath, config.WithFormatAssertions())
 	const (
 		sent     = `{"order_id":"o-1","customer_id":"c-42","attempts":2,"sent_at":"2025-03-01T12:00:05.1Z"}`
 		notFound = `{"type":"about:blank","title":"Not Found","status":404,"detail":"no notification was sent for order \"o-1\""}`
@@ -178,7 +142,7 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 	defer notFoundResp.Body.Close()
 	for _, baseline := range []*http.Response{sentResp, notFoundResp} {
 		ok, errs := doc.ValidateHttpResponse(request(), baseline)
-		require.True(t, ok, "the %d baseline conforms:\n%s", baseline.StatusCode, describe(errs))
+		require.True(t, ok, "the %d baseline conforms:\n%s", baseline.StatusCode, openapitest.Describe(errs))
 	}
 
 	for _, tc := range []struct {
@@ -218,15 +182,4 @@ func response(status int, contentType, cacheControl, body string) *http.Response
 	rec.WriteHeader(status)
 	_, _ = rec.WriteString(body)
 	return rec.Result()
-}
-
-func describe(errs []*errors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintf(&b, "- %s: %s\n", e.Message, e.Reason)
-		for _, se := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, "    %s: %s\n", se.FieldPath+" "+se.KeywordLocation, se.Reason)
-		}
-	}
-	return b.String()
 }

@@ -1,51 +1,18 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-	"github.com/pb33f/libopenapi-validator/errors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/libs/platform/openapitest"
 )
 
 // documentPath is the service's OpenAPI document, relative to this package.
 const documentPath = "../../openapi.yaml"
-
-// loadDocument parses the OpenAPI document, checks it against the OpenAPI 3.1 schema, and
-// returns a validator of requests and responses, and the statuses POST /v1/orders declares.
-func loadDocument(t *testing.T) (validator.Validator, []int) {
-	t.Helper()
-	spec, err := os.ReadFile(documentPath)
-	require.NoError(t, err)
-	doc, err := libopenapi.NewDocument(spec)
-	require.NoError(t, err)
-	require.Equal(t, "3.1.0", doc.GetVersion())
-
-	v, errs := validator.NewValidator(doc)
-	require.Empty(t, errs)
-	ok, verrs := v.ValidateDocument()
-	require.True(t, ok, "the document is valid OpenAPI 3.1:\n%s", describe(verrs))
-
-	model, err := doc.BuildV3Model()
-	require.NoError(t, err)
-	post := model.Model.Paths.PathItems.GetOrZero("/v1/orders").Post
-	require.NotNil(t, post, "the document describes POST /v1/orders")
-	var declared []int
-	for code := range post.Responses.Codes.KeysFromOldest() {
-		status, err := strconv.Atoi(code)
-		require.NoError(t, err, "explicit status codes only, not ranges: %s", code)
-		declared = append(declared, status)
-	}
-	return v, declared
-}
 
 // TestOpenAPIDocumentMatchesTheHandler keeps openapi.yaml true: every response the handler
 // gives in the bad-input, valid-input and unavailability tables conforms to the document
@@ -54,7 +21,9 @@ func loadDocument(t *testing.T) (validator.Validator, []int) {
 // document's request schema refuses what the handler refuses and accepts what it accepts,
 // bar the listed exceptions.
 func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
-	doc, declared := loadDocument(t)
+	doc := openapitest.Load(t, documentPath)
+	declared := doc.Statuses["POST /v1/orders"]
+	require.NotEmpty(t, declared, "the document describes POST /v1/orders")
 	given := map[int]bool{}
 
 	checkResponse := func(t *testing.T, a *api, request func() *http.Request) int {
@@ -62,7 +31,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 		resp := a.serve(request())
 		defer resp.Body.Close()
 		ok, errs := doc.ValidateHttpResponse(request(), resp)
-		assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, describe(errs))
+		assert.True(t, ok, "the %d response conforms to the document:\n%s", resp.StatusCode, openapitest.Describe(errs))
 		assert.Contains(t, declared, resp.StatusCode, "the status is declared explicitly, not only by the default response")
 		given[resp.StatusCode] = true
 		return resp.StatusCode
@@ -77,7 +46,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 				accepted, errs := doc.ValidateHttpRequest(in.request())
 				switch {
 				case in.askValidator:
-					assert.True(t, accepted, "only the validator can tell; the document accepts it:\n%s", describe(errs))
+					assert.True(t, accepted, "only the validator can tell; the document accepts it:\n%s", openapitest.Describe(errs))
 				case in.documentCannotTell != "":
 					assert.True(t, accepted, "the document accepts it (%s)", in.documentCannotTell)
 				default:
@@ -94,7 +63,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 				require.Equal(t, http.StatusAccepted, checkResponse(t, a, in.request))
 
 				accepted, errs := doc.ValidateHttpRequest(in.request())
-				assert.True(t, accepted, "the document accepts what the handler accepts:\n%s", describe(errs))
+				assert.True(t, accepted, "the document accepts what the handler accepts:\n%s", openapitest.Describe(errs))
 			})
 		}
 	})
@@ -112,15 +81,4 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 		assert.True(t, given[status], "the document declares %d, which none of the handler's tests produced", status)
 	}
 	assert.True(t, slices.IsSorted(declared), "statuses are declared in ascending order")
-}
-
-func describe(errs []*errors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintf(&b, "- %s: %s\n", e.Message, e.Reason)
-		for _, se := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, "    %s: %s\n", se.FieldPath+" "+se.KeywordLocation, se.Reason)
-		}
-	}
-	return b.String()
 }
