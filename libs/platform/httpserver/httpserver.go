@@ -56,6 +56,17 @@ const (
 	IdleTimeout       = 2 * time.Minute
 )
 
+// MaxHeaderBytes bounds the head of a request — request line, header fields and the blank line
+// that ends them — to 16 KiB. A bigger head is answered 431 Request Header Fields Too Large, by
+// net/http itself (text/plain, and the connection is closed), before any handler or middleware
+// runs. net/http's own default is 1 MiB.
+const MaxHeaderBytes = 16 << 10
+
+// headerReadSlack is what net/http adds to Server.MaxHeaderBytes before it refuses a request:
+// it stops reading at MaxHeaderBytes + 4096 bytes ("bufio slop", Server.initialReadLimitSize in
+// net/http/server.go). Taking it off makes MaxHeaderBytes the exact threshold.
+const headerReadSlack = 4096
+
 // Server is the HTTP server.
 type Server struct {
 	cfg  Config
@@ -73,6 +84,7 @@ func NewServer(cfg Config, e *echo.Echo, log *zap.Logger) *Server {
 	e.Server.ReadTimeout = ReadTimeout
 	e.Server.WriteTimeout = WriteTimeout
 	e.Server.IdleTimeout = IdleTimeout
+	e.Server.MaxHeaderBytes = MaxHeaderBytes - headerReadSlack
 	return &Server{cfg: cfg, echo: e, log: log}
 }
 

@@ -340,3 +340,57 @@ func TestStartFailsWhenThePortIsTaken(t *testing.T) {
 	assert.ErrorContains(t, s.Start(context.Background()), "httpserver: listen")
 	assert.Nil(t, s.Addr())
 }
+
+// rawRequest sends a GET whose head (request line, headers and the blank line) is exactly
+// headBytes long, padding it with an X-Pad header, and returns the status line of the answer.
+func rawRequest(t *testing.T, addr string, headBytes int) string {
+	t.Helper()
+	const start = "GET /ok HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Pad: "
+	const end = "\r\n\r\n"
+	pad := headBytes - len(start) - len(end)
+	require.Positive(t, pad)
+	head := start + strings.Repeat("a", pad) + end
+	require.Len(t, head, headBytes)
+
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	// net/http answers a head that is too big as soon as it has read past the limit and then
+	// closes the connection, so the rest of a large head may fail to be written, and the close
+	// may reset the connection after the answer: what counts is the answer.
+	_, _ = io.WriteString(conn, head)
+	answer, _ := io.ReadAll(conn)
+	statusLine, _, _ := strings.Cut(string(answer), "\r\n")
+	return statusLine
+}
+
+func TestRequestHeadsOver16KiBGet431(t *testing.T) {
+	srv := startServer(t, func(e *echo.Echo) {
+		e.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	})
+	addr := srv.Addr().String()
+
+	tests := []struct {
+		name      string
+		headBytes int
+		want      string
+	}{
+		{"a small request", 200, "HTTP/1.1 200 OK"},
+		{"a head of exactly 16 KiB", httpserver.MaxHeaderBytes, "HTTP/1.1 200 OK"},
+		{"one byte more", httpserver.MaxHeaderBytes + 1, "HTTP/1.1 431 Request Header Fields Too Large"},
+		{"1 MiB of headers", 1 << 20, "HTTP/1.1 431 Request Header Fields Too Large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, rawRequest(t, addr, tt.headBytes))
+		})
+	}
+
+	// The same through an ordinary client: a 16 KiB header value makes the head too big.
+	big := do(t, http.MethodGet, srv.url+"/ok", map[string]string{"X-Big": strings.Repeat("b", 16<<10)})
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, big.status)
+	normal := do(t, http.MethodGet, srv.url+"/ok", map[string]string{"X-Normal": "value"})
+	assert.Equal(t, http.StatusOK, normal.status)
+	assert.Equal(t, "ok", normal.body)
+}
