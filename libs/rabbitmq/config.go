@@ -4,16 +4,28 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+// DefaultURL is the broker of `make brokers` (scripts/brokers) with its administrator, guest,
+// which RabbitMQ lets in from the loopback interface only.
+const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 // Config is the broker configuration a service embeds in its own config. The env tags follow
 // github.com/caarlos0/env: the service parses its config once and calls Validate.
 type Config struct {
 	// URL is the AMQP URI, credentials included (percent-encode reserved characters).
 	URL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
+	// URLFile names a file that holds the AMQP URI instead of URL: the common *_FILE
+	// convention, for a Kubernetes Secret mounted as a file, so that the password is in no
+	// environment variable (which `kubectl describe`, /proc/<pid>/environ and crash reports
+	// show). NewConnection reads it once, surrounding white space trimmed. Setting it together
+	// with a RABBITMQ_URL other than the default is an error: one of them would be ignored.
+	URLFile string `env:"RABBITMQ_URL_FILE"`
 	// ConnectionName is shown for this client in the management UI and `rabbitmqctl
 	// list_connections`; services set it to their own name.
 	ConnectionName string `env:"RABBITMQ_CONNECTION_NAME"`
@@ -41,18 +53,57 @@ type Config struct {
 	Prefetch int `env:"RABBITMQ_PREFETCH" envDefault:"16"`
 }
 
-// Validate reports the first invalid setting, naming its environment variable.
+// Validate reports the first invalid setting, naming its environment variable. With URLFile
+// set, it reads the file to check the URI in it.
 func (c Config) Validate() error {
+	_, err := c.resolved()
+	return err
+}
+
+// resolved is what NewConnection connects with: c validated, its URL read from URLFile when
+// that is set.
+func (c Config) resolved() (Config, error) {
+	c, err := c.resolve()
+	if err != nil {
+		return c, err
+	}
+	return c, c.validateRest()
+}
+
+// resolve returns c with URL taken from URLFile when that is set, and checks the URL. Errors
+// never contain the URL or the file's content: both hold a password.
+func (c Config) resolve() (Config, error) {
+	name := "RABBITMQ_URL"
+	if c.URLFile != "" {
+		if c.URL != "" && c.URL != DefaultURL {
+			return c, errors.New("RABBITMQ_URL, RABBITMQ_URL_FILE: set one of them, not both")
+		}
+		name = "RABBITMQ_URL_FILE"
+		b, err := os.ReadFile(c.URLFile)
+		if err != nil {
+			// The *fs.PathError names the file, not its content.
+			return c, fmt.Errorf("%s: %w", name, err)
+		}
+		c.URL = strings.TrimSpace(string(b))
+		if c.URL == "" {
+			return c, fmt.Errorf("%s: %s is empty", name, c.URLFile)
+		}
+	}
 	if c.URL == "" {
-		return errors.New("RABBITMQ_URL: must not be empty")
+		return c, fmt.Errorf("%s: must not be empty", name)
 	}
 	if _, err := amqp.ParseURI(c.URL); err != nil {
 		// A *url.Error repeats the URL, password included: keep only its cause.
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("RABBITMQ_URL: invalid AMQP URI: %w", err)
+		return c, fmt.Errorf("%s: invalid AMQP URI: %w", name, err)
 	}
+	return c, nil
+}
+
+// validateRest checks every setting but the URL.
+func (c Config) validateRest() error {
 	for _, d := range []struct {
 		name  string
 		value time.Duration

@@ -1,12 +1,15 @@
 package rabbitmq_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/backend-prep/backend-prep/libs/rabbitmq"
 )
@@ -112,4 +115,61 @@ func TestConfigValidateDoesNotLeakThePassword(t *testing.T) {
 	err = cfg.Validate()
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cr3t")
+}
+
+func TestConfigReadsTheURLFromAFile(t *testing.T) {
+	write := func(t *testing.T, content string) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "url")
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		return path
+	}
+	parse := func(t *testing.T, environ map[string]string) rabbitmq.Config {
+		t.Helper()
+		cfg, err := env.ParseAsWithOptions[rabbitmq.Config](env.Options{Environment: environ})
+		require.NoError(t, err)
+		return cfg
+	}
+	// A connection that never starts: NewConnection is where the file is read.
+	connect := func(cfg rabbitmq.Config) error {
+		_, err := rabbitmq.NewConnection(cfg, zap.NewNop())
+		return err
+	}
+
+	t.Run("the file's URI, white space trimmed, is what the connection uses", func(t *testing.T) {
+		cfg := parse(t, map[string]string{"RABBITMQ_URL_FILE": write(t, "  amqp://notifier:s3cr3t@rabbitmq:5672/\n")})
+		require.NoError(t, cfg.Validate())
+		require.NoError(t, connect(cfg))
+	})
+	tests := []struct {
+		name    string
+		environ func(t *testing.T) map[string]string
+		want    string
+	}{
+		{"both set", func(t *testing.T) map[string]string {
+			return map[string]string{"RABBITMQ_URL": "amqp://a:b@rabbitmq:5672/", "RABBITMQ_URL_FILE": write(t, "amqp://notifier:s3cr3t@rabbitmq:5672/")}
+		}, "RABBITMQ_URL, RABBITMQ_URL_FILE: set one of them, not both"},
+		{"missing file", func(t *testing.T) map[string]string {
+			return map[string]string{"RABBITMQ_URL_FILE": filepath.Join(t.TempDir(), "absent")}
+		}, "RABBITMQ_URL_FILE: open "},
+		{"empty file", func(t *testing.T) map[string]string {
+			return map[string]string{"RABBITMQ_URL_FILE": write(t, "\n")}
+		}, "RABBITMQ_URL_FILE: "},
+		{"not an AMQP URI", func(t *testing.T) map[string]string {
+			return map[string]string{"RABBITMQ_URL_FILE": write(t, "http://notifier:s3cr3t@rabbitmq:5672/")}
+		}, "RABBITMQ_URL_FILE: invalid AMQP URI"},
+		{"a URI that does not parse", func(t *testing.T) map[string]string {
+			return map[string]string{"RABBITMQ_URL_FILE": write(t, "amqp://notifier:s3cr3t@rabbit mq:5672/%zz")}
+		}, "RABBITMQ_URL_FILE: invalid AMQP URI"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parse(t, tt.environ(t))
+			for _, err := range []error{cfg.Validate(), connect(cfg)} {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.want)
+				assert.NotContains(t, err.Error(), "s3cr3t", "the password never appears in an error")
+			}
+		})
+	}
 }

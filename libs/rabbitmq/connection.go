@@ -51,7 +51,8 @@ type session struct {
 
 // NewConnection validates cfg and returns a Connection that is not connected yet.
 func NewConnection(cfg Config, log *zap.Logger) (*Connection, error) {
-	if err := cfg.Validate(); err != nil {
+	cfg, err := cfg.resolved() // reads RABBITMQ_URL_FILE, if set
+	if err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
 	addr := brokerAddress(cfg.URL)
