@@ -25,7 +25,30 @@ type Producer struct {
 
 	eventsDone chan struct{} // closed when serveEvents returned
 	gone       chan struct{} // closed once no delivery report can arrive any more
+
+	// The brokers' state as librdkafka reports it: down from its all-brokers-down error until a
+	// probe of watchBrokers reaches a broker again.
+	stateMu     sync.Mutex
+	down        error         // nil while not known to be down
+	downSince   time.Time     // when down was set
+	brokersDown chan struct{} // wakes watchBrokers; buffered, one pending wake-up is enough
+	stopWatch   chan struct{} // closed by Close
+	watchDone   chan struct{} // closed when watchBrokers returned
 }
+
+// ErrAllBrokersDown says that librdkafka has lost its connection to every broker and has not
+// reached one since. Publish would only queue the message until a broker returns or its
+// deadline passes.
+var ErrAllBrokersDown = errors.New("kafka: all brokers down")
+
+// Probing for a broker while all are down: one metadata request at a time, each bounded by
+// probeTimeout, one every probeInterval at most. A metadata request needs a connection, so it
+// also makes librdkafka reconnect, which it does not otherwise hurry to do for a producer that
+// is given nothing to send.
+const (
+	probeTimeout  = time.Second
+	probeInterval = 250 * time.Millisecond
+)
 
 // NewProducer creates the producer. librdkafka connects in the background, so this does not
 // block; use Ready to wait for a broker.
@@ -53,6 +76,9 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		// Publish only needs the outcome, not a copy of key and value in every delivery report.
 		"go.delivery.report.fields": "none",
 		"go.logs.channel.enable":    true,
+		// librdkafka waits up to 10 s (its default) between attempts to reach a broker that
+		// went away; a broker that is back should be noticed within about a second.
+		"reconnect.backoff.max.ms": 1000,
 	})
 	kp, err := ckafka.NewProducer(&conf)
 	if err != nil {
@@ -65,14 +91,18 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 	}
 
 	p := &Producer{
-		cfg:        cfg,
-		log:        log,
-		admin:      &Admin{cfg: cfg, client: derived},
-		producer:   kp,
-		eventsDone: make(chan struct{}),
-		gone:       make(chan struct{}),
+		cfg:         cfg,
+		log:         log,
+		admin:       &Admin{cfg: cfg, client: derived},
+		producer:    kp,
+		eventsDone:  make(chan struct{}),
+		gone:        make(chan struct{}),
+		brokersDown: make(chan struct{}, 1),
+		stopWatch:   make(chan struct{}),
+		watchDone:   make(chan struct{}),
 	}
 	go p.serveEvents()
+	go p.watchBrokers()
 	return p, nil
 }
 
@@ -90,6 +120,10 @@ func (p *Producer) serveEvents() {
 			}
 			switch e := ev.(type) {
 			case ckafka.Error:
+				if e.Code() == ckafka.ErrAllBrokersDown {
+					p.setDown(e)
+					continue
+				}
 				if e.IsFatal() {
 					// With idempotence a fatal error (e.g. a sequence gap the broker cannot
 					// repair) leaves the producer unusable; Ready reports it from now on.
@@ -114,6 +148,8 @@ func (p *Producer) serveEvents() {
 // returns nil once the message is stored, the delivery error if the producer gave up, or
 // ctx's error if the caller's deadline passed first — in which case the message may still be
 // delivered later (at-least-once: callers retry with the same key and consumers deduplicate).
+// While every broker is down the message waits in librdkafka's queue: Publish does not fail
+// fast, callers that would rather do so ask Down first.
 func (p *Producer) Publish(ctx context.Context, msg Message) error {
 	if msg.Topic == "" {
 		return errors.New("kafka: publish: empty topic")
@@ -166,6 +202,95 @@ func (p *Producer) Ready(ctx context.Context) error {
 	return ping(ctx, p.cfg, p.producer.GetMetadata)
 }
 
+// Down returns an error wrapping ErrAllBrokersDown while every broker is known to be
+// unreachable — librdkafka reported all broker connections down and no broker answered since —
+// or the producer's fatal error, if it hit one. Otherwise it returns nil: the brokers are up,
+// slow, or not known to be down. It never waits on the network, so it can be asked before every
+// publish; a caller that would rather fail at once than wait for its deadline asks it first.
+func (p *Producer) Down() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.producer.GetFatalError(); err != nil {
+		return fmt.Errorf("kafka: producer failed: %w", err)
+	}
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	return p.down
+}
+
+// setDown records librdkafka's all-brokers-down error and wakes watchBrokers; it logs the
+// transition, not every repetition.
+func (p *Producer) setDown(reason ckafka.Error) {
+	p.stateMu.Lock()
+	already := p.down != nil
+	if !already {
+		p.down = fmt.Errorf("%w (%s): %w", ErrAllBrokersDown, p.cfg.BootstrapServers, reason)
+		p.downSince = time.Now()
+	}
+	p.stateMu.Unlock()
+	if already {
+		return
+	}
+	p.log.Warn("all brokers down: publishing fails at once until a broker answers again", zap.Error(reason))
+	select {
+	case p.brokersDown <- struct{}{}:
+	default:
+	}
+}
+
+// watchBrokers probes the cluster while Down reports it down, and clears the state once a
+// broker answers. The producer owns it; Close stops it.
+func (p *Producer) watchBrokers() {
+	defer close(p.watchDone)
+	for {
+		select {
+		case <-p.stopWatch:
+			return
+		case <-p.brokersDown:
+		}
+		for {
+			err := p.probe()
+			if err == nil {
+				p.setUp()
+				break
+			}
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			select {
+			case <-p.stopWatch:
+				return
+			case <-time.After(probeInterval):
+			}
+		}
+	}
+}
+
+func (p *Producer) probe() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	return ping(ctx, p.cfg, p.producer.GetMetadata)
+}
+
+func (p *Producer) setUp() {
+	p.stateMu.Lock()
+	was := p.down != nil
+	since := p.downSince
+	p.down = nil
+	p.stateMu.Unlock()
+	if was {
+		p.log.Info("a broker answers again: publishing resumes", zap.Duration("down_for", time.Since(since)))
+	}
+}
+
 // Admin returns an admin client that shares the producer's connections. It is valid until the
 // producer is closed; closing it is not needed.
 func (p *Producer) Admin() *Admin { return p.admin }
@@ -181,7 +306,9 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	// From here no Produce call is running or can start, so the producer is ours alone.
+	// From here no Produce call or probe is running or can start, so the producer is ours alone.
+	close(p.stopWatch)
+	<-p.watchDone
 
 	var err error
 	if left := p.flush(ctx); left > 0 {

@@ -3,10 +3,16 @@ package kafka_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
+	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/backend-prep/backend-prep/libs/brokertest"
 	"github.com/backend-prep/backend-prep/libs/kafka"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -249,4 +255,126 @@ func TestProducer_ConcurrentPublish(t *testing.T) {
 		total += high
 	}
 	assert.EqualValues(t, n, total, "idempotence writes every message exactly once")
+}
+
+// freeAddr returns a loopback address where nothing listens: connections to it are refused.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// proxy forwards the TCP connections it accepts on addr to target until Close.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func startProxy(t *testing.T, addr, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	p := &proxy{ln: ln, target: target}
+	p.wg.Go(p.accept)
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *proxy) accept() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			_ = client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, client, server)
+		p.mu.Unlock()
+		p.wg.Go(func() { _, _ = io.Copy(server, client); _ = server.Close() })
+		p.wg.Go(func() { _, _ = io.Copy(client, server); _ = client.Close() })
+	}
+}
+
+// Close stops listening and cuts every connection; Close twice is fine.
+func (p *proxy) Close() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func TestProducer_DownUntilABrokerAnswers(t *testing.T) {
+	topic := newTopic(t, 1)
+	cfg := testConfig(t)
+	// The bootstrap address refuses connections until a proxy to the real broker opens on it.
+	// The broker's metadata then names its own address, which the producer uses from there on.
+	cfg.BootstrapServers = freeAddr(t)
+	p := newProducer(t, cfg)
+
+	start := time.Now()
+	require.Eventually(t, func() bool { return errors.Is(p.Down(), kafka.ErrAllBrokersDown) },
+		10*time.Second, 5*time.Millisecond, "librdkafka reports every broker down")
+	t.Logf("known down %s after start: %v", time.Since(start).Round(time.Millisecond), p.Down())
+
+	startProxy(t, cfg.BootstrapServers, brokertest.KafkaBootstrap(t))
+	back := time.Now()
+	require.Eventually(t, func() bool { return p.Down() == nil }, 10*time.Second, 5*time.Millisecond,
+		"a broker that answers clears the state without a restart")
+	t.Logf("known up %s after the broker became reachable", time.Since(back).Round(time.Millisecond))
+	require.NoError(t, p.Publish(timeout(t, 10*time.Second), kafka.Message{Topic: topic, Value: []byte("back")}))
+}
+
+// TestProducer_DownFollowsTheBroker uses librdkafka's mock cluster, an in-process broker that
+// can be taken down and brought back, and slowed down, without touching the shared one.
+func TestProducer_DownFollowsTheBroker(t *testing.T) {
+	mc, err := ckafka.NewMockCluster(1)
+	require.NoError(t, err)
+	t.Cleanup(mc.Close)
+	const topic = "mock-orders"
+	require.NoError(t, mc.CreateTopic(topic, 1, 1))
+	cfg := testConfig(t)
+	cfg.BootstrapServers = mc.BootstrapServers()
+	p := newProducer(t, cfg)
+	publish := func(d time.Duration) error {
+		return p.Publish(timeout(t, d), kafka.Message{Topic: topic, Value: []byte("x")})
+	}
+
+	require.NoError(t, publish(10*time.Second))
+	require.NoError(t, p.Down())
+
+	// A slow broker is not a broker that is down.
+	require.NoError(t, mc.SetRoundtripDuration(1, 1500*time.Millisecond))
+	start := time.Now()
+	require.NoError(t, publish(10*time.Second))
+	assert.GreaterOrEqual(t, time.Since(start), time.Second)
+	assert.NoError(t, p.Down(), "slow, not down")
+	require.NoError(t, mc.SetRoundtripDuration(1, 0))
+
+	for round := range 2 {
+		require.NoError(t, mc.SetBrokerDown(1))
+		down := time.Now()
+		require.Eventually(t, func() bool { return errors.Is(p.Down(), kafka.ErrAllBrokersDown) },
+			10*time.Second, 5*time.Millisecond)
+		t.Logf("round %d: known down %s after the broker went down", round, time.Since(down).Round(time.Millisecond))
+
+		require.NoError(t, mc.SetBrokerUp(1))
+		up := time.Now()
+		require.Eventually(t, func() bool { return p.Down() == nil }, 10*time.Second, 5*time.Millisecond)
+		t.Logf("round %d: known up %s after the broker came back", round, time.Since(up).Round(time.Millisecond))
+		require.NoError(t, publish(10*time.Second))
+	}
 }
