@@ -170,6 +170,28 @@ func (c *Connection) Ready(context.Context) error {
 	return nil
 }
 
+// Down returns an error wrapping ErrNotConnected, with the reason, while the connection is known
+// to be lost: it was established by Start, then the broker or the network dropped it, and the
+// reconnect loop has not replaced it yet. It returns nil while connected and before Start (not
+// known to be down), ErrClosed after Close. Unlike a publish, which waits for the connection, it
+// never blocks: callers that would rather fail at once while the broker is away ask it first.
+func (c *Connection) Down() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.done == nil:
+		return nil // not started: nothing is known yet
+	case c.conn == nil || c.conn.IsClosed():
+		if c.lastErr != nil {
+			return fmt.Errorf("%w: %w", ErrNotConnected, c.lastErr)
+		}
+		return ErrNotConnected
+	}
+	return nil
+}
+
 // Declare declares t now, waiting up to ctx for a connection, and again after every reconnect
 // before the connection is handed out. A topology the broker refuses is not kept.
 func (c *Connection) Declare(ctx context.Context, t Topology) error {

@@ -38,7 +38,8 @@ type Message struct {
 //
 // Channels are opened lazily and reopened after the connection recovers. While the broker is
 // unreachable, Publish waits for the connection until its context ends and then fails with
-// ErrNotConnected; it does not fail fast. Give it the deadline the caller can afford.
+// ErrNotConnected; it does not fail fast. Give it the deadline the caller can afford, or ask
+// Down first to fail at once while the connection is known to be lost.
 //
 // It is safe for concurrent use.
 type Publisher struct {
@@ -214,6 +215,10 @@ func (p *Publisher) abandon(s *confirmChannel) {
 	s.ch = nil
 	p.abandoned.Go(func() { p.conn.closeChannel(conn, ch) })
 }
+
+// Down reports, without blocking, whether the Publisher's connection is known to be lost (see
+// Connection.Down): an error wrapping ErrNotConnected, or nil.
+func (p *Publisher) Down() error { return p.conn.Down() }
 
 // Ready reports whether the Publisher's connection is up: nil, or why publishing would fail.
 func (p *Publisher) Ready(ctx context.Context) error { return p.conn.Ready(ctx) }

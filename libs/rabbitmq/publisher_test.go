@@ -254,3 +254,39 @@ func TestPublishRejectsHeadersAMQPCannotCarry(t *testing.T) {
 	assert.Contains(t, err.Error(), "headers")
 	assert.NoError(t, conn.Ready(context.Background()))
 }
+
+func TestDownIsKnownWhileTheConnectionIsLostAndClearsOnReconnect(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	proxy, proxied := newFaultProxy(t, url)
+	cfg := testConfig(proxied)
+
+	unstarted, err := rabbitmq.NewConnection(cfg, testLogger(t))
+	require.NoError(t, err)
+	assert.NoError(t, unstarted.Down(), "before Start nothing is known")
+
+	conn := startConnection(t, cfg)
+	topo, exchange, queue := workQueue(t, "k")
+	declare(t, conn, url, topo)
+	pub := newPublisher(t, conn)
+	require.NoError(t, pub.Publish(publishCtx(t), exchange, "k", rabbitmq.Message{}))
+	require.NoError(t, pub.Down())
+
+	proxy.Refuse(true)
+	proxy.Cut()
+	lost := time.Now()
+	require.Eventually(t, func() bool { return pub.Down() != nil }, 5*time.Second, time.Millisecond)
+	t.Logf("known down %s after the connection was cut", time.Since(lost).Round(time.Millisecond))
+	assert.ErrorIs(t, pub.Down(), rabbitmq.ErrNotConnected)
+
+	proxy.Refuse(false)
+	back := time.Now()
+	require.Eventually(t, func() bool { return pub.Down() == nil }, 10*time.Second, time.Millisecond)
+	t.Logf("known up %s after the broker was reachable again", time.Since(back).Round(time.Millisecond))
+	require.NoError(t, pub.Publish(publishCtx(t), exchange, "k", rabbitmq.Message{}))
+	assert.GreaterOrEqual(t, queueDepth(t, url, queue), 2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, conn.Close(ctx))
+	assert.ErrorIs(t, conn.Down(), rabbitmq.ErrClosed)
+}
