@@ -36,8 +36,14 @@ test: $(BIN)/grpcurl $(BIN)/buf ## Unit + integration tests against real brokers
 	@# The brokers of `make brokers` / `make run`, unless the environment names others.
 	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}$${RABBITMQ_URL:-}" ] && scripts/brokers status >/dev/null 2>&1; then \
 	  eval "$$(scripts/brokers env)"; echo "using the brokers of make brokers: $$KAFKA_BOOTSTRAP_SERVERS, $$RABBITMQ_URL"; fi; \
-	  echo "go test -race -count=1 -p 1 -timeout 20m $(PKGS)"; \
-	  go test -race -count=1 -p 1 -timeout 20m $(PKGS)
+	  pkgs=$$(go list $(PKGS) | grep -v '/tests/chaos$$'); \
+	  echo "go test -race -count=1 -p 1 -timeout 20m $(PKGS) (all but tests/chaos)"; \
+	  go test -race -count=1 -p 1 -timeout 20m $$pkgs; \
+	  $(MAKE) --no-print-directory chaos
+
+.PHONY: chaos
+chaos: ## The fault suite: brokers and services killed under load, on brokers of its own (about 5 min).
+	go test -count=1 -timeout 15m -v -run '^TestFaults$$' ./tests/chaos
 
 FUZZTIME ?= 30s
 
