@@ -144,12 +144,12 @@ func (ld *load) place(n int64) {
 	key := fmt.Sprintf("chaos-%s-%d", ld.run, n)
 	give := time.Now().Add(orderDeadline)
 	for time.Now().Before(give) {
-		a, res, raw := ld.post(body, key)
+		a, header, raw := ld.post(body, key)
 		ld.ledger.record(a)
-		switch {
-		case a.status == 0:
+		switch a.status {
+		case 0:
 			time.Sleep(100 * time.Millisecond) // order-api is restarting: try again shortly
-		case a.status == http.StatusAccepted:
+		case http.StatusAccepted:
 			var acc accepted
 			if err := json.Unmarshal(raw, &acc); err != nil || acc.OrderID == "" {
 				ld.ledger.problem("order %s: 202 with an unreadable body %q", key, raw)
@@ -159,13 +159,13 @@ func (ld *load) place(n int64) {
 			ld.ledger.orders[acc.OrderID] = acc
 			ld.ledger.mu.Unlock()
 			return
-		case a.status == http.StatusServiceUnavailable:
-			wait, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		case http.StatusServiceUnavailable:
+			wait, err := strconv.Atoi(header.Get("Retry-After"))
 			if err != nil || wait < 0 {
-				ld.ledger.problem("order %s: 503 without a usable Retry-After (%q)", key, res.Header.Get("Retry-After"))
+				ld.ledger.problem("order %s: 503 without a usable Retry-After (%q)", key, header.Get("Retry-After"))
 				wait = 1
 			}
-			if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+			if ct := header.Get("Content-Type"); ct != "application/problem+json" {
 				ld.ledger.problem("order %s: 503 with Content-Type %q, not a problem", key, ct)
 			}
 			time.Sleep(min(time.Duration(wait)*time.Second, time.Second))
@@ -179,7 +179,7 @@ func (ld *load) place(n int64) {
 
 var client = &http.Client{Timeout: 15 * time.Second}
 
-func (ld *load) post(body []byte, key string) (answer, *http.Response, []byte) {
+func (ld *load) post(body []byte, key string) (answer, http.Header, []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ld.api+"/v1/orders", bytes.NewReader(body))
@@ -197,7 +197,7 @@ func (ld *load) post(body []byte, key string) (answer, *http.Response, []byte) {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	a.took, a.status = time.Since(a.at), res.StatusCode
-	return a, res, raw
+	return a, res.Header, raw
 }
 
 // summary of a set of answers, for the report.
