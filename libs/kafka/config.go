@@ -28,12 +28,24 @@ type Config struct {
 	Compression string `env:"KAFKA_COMPRESSION" envDefault:"lz4"`
 
 	// SessionTimeout is how long the group coordinator waits for a silent consumer before it
-	// reassigns its partitions. The broker only accepts values within its group.min/max.session
-	// bounds (6s to 30min by default).
-	SessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT" envDefault:"45s"`
+	// reassigns its partitions: after a crash (kill -9, OOM kill, lost node) the partitions of
+	// the dead member stay unconsumed that long, and a restarted member cannot join before it
+	// expires. A consumer that stops cleanly leaves the group at once instead. The default is
+	// the broker's minimum (group.min.session.timeout.ms, 6s by default; the maximum,
+	// group.max.session.timeout.ms, is 30min): librdkafka heartbeats from a thread of its own,
+	// so a busy handler or a garbage collection does not make it miss heartbeats.
+	SessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT" envDefault:"6s"`
 	// HeartbeatInterval is how often a consumer heartbeats; it also bounds how quickly a member
-	// notices that the group is rebalancing.
-	HeartbeatInterval time.Duration `env:"KAFKA_HEARTBEAT_INTERVAL" envDefault:"3s"`
+	// notices that the group is rebalancing. A third of SessionTimeout lets two heartbeats be
+	// lost before the session expires.
+	HeartbeatInterval time.Duration `env:"KAFKA_HEARTBEAT_INTERVAL" envDefault:"2s"`
+	// GroupInstanceID, when set, makes the consumer a static group member (KIP-345): a member
+	// that restarts with the same ID within SessionTimeout gets its partitions back without a
+	// rebalance. The price: librdkafka does not send a LeaveGroup request when a static member
+	// closes, so even a clean stop leaves its partitions unconsumed until SessionTimeout
+	// expires, and two processes given the same ID fence each other. Every replica needs an ID
+	// of its own that survives its restarts (a StatefulSet's pod name). Empty by default.
+	GroupInstanceID string `env:"KAFKA_GROUP_INSTANCE_ID"`
 	// MaxPollInterval is the longest a handler may take for one message before the consumer is
 	// considered stuck and leaves the group.
 	MaxPollInterval time.Duration `env:"KAFKA_MAX_POLL_INTERVAL" envDefault:"5m"`
@@ -60,8 +72,8 @@ func DefaultConfig() Config {
 		DeliveryTimeout:   30 * time.Second,
 		Linger:            5 * time.Millisecond,
 		Compression:       "lz4",
-		SessionTimeout:    45 * time.Second,
-		HeartbeatInterval: 3 * time.Second,
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 2 * time.Second,
 		MaxPollInterval:   5 * time.Minute,
 		CommitInterval:    time.Second,
 		RetryBackoff:      time.Second,

@@ -58,27 +58,39 @@ type ConsumerOptions struct {
 	// Handler is called for every message, one at a time, on the consumer's goroutine. It and
 	// the callbacks below must not call Stop, which waits for them.
 	Handler Handler
-	// OnAssigned, if set, is called with the partitions this member gained, before any of their
-	// messages reach Handler. It returns where each starts; partitions it leaves out start at
-	// OffsetCommitted. An error stops the consumer (Stop and Err return it).
+	// OnAssigned, if set, is called at the end of every rebalance this member takes part in,
+	// with the partitions it gained, before any of their messages reach Handler. The list may be
+	// empty: the member joined (or stayed in) the group and gained nothing, for example because
+	// the group has more members than the topics have partitions. Until the first call the
+	// member owns nothing because it is not in the group yet. It returns where each partition
+	// starts; partitions it leaves out start at OffsetCommitted. An error stops the consumer
+	// (Stop and Err return it).
 	OnAssigned func(ctx context.Context, partitions []TopicPartition) (map[TopicPartition]Offset, error)
-	// OnRevoked, if set, is called with the partitions this member lost, after the last of
+	// OnRevoked, if set, is called with the partitions this member gave up, after the last of
 	// their messages went through Handler. Their accepted offsets are committed right after.
 	// Both callbacks run inside the rebalance, which the whole group waits for: keep them short.
 	OnRevoked func(ctx context.Context, partitions []TopicPartition)
+	// OnLost, if set, is called instead of OnRevoked when the partitions were lost rather than
+	// given up: the group already handed them to others (this member missed its session
+	// timeout, or was fenced). The member is out of the group until OnAssigned is called again.
+	// If nil, OnRevoked is called for lost partitions too.
+	OnLost func(ctx context.Context, partitions []TopicPartition)
 }
 
 // PartitionLag is the consumer lag of one assigned partition: how many messages the group has
 // not committed yet.
 type PartitionLag struct {
 	TopicPartition
+	// LowWatermark is the offset of the oldest retained message; equal to HighWatermark when
+	// retention deleted every message of the partition (or none was ever produced).
+	LowWatermark int64
 	// Committed is the group's committed offset (the next offset it will read), or -1 if the
 	// group has committed nothing for this partition yet.
 	Committed int64
 	// HighWatermark is the offset the next produced message will get.
 	HighWatermark int64
-	// Lag is HighWatermark minus Committed (minus the oldest retained offset when nothing is
-	// committed).
+	// Lag is HighWatermark minus Committed, or minus LowWatermark when nothing is committed or
+	// the committed offset fell below the oldest retained message.
 	Lag int64
 }
 
@@ -105,6 +117,16 @@ type Consumer struct {
 	consumer *ckafka.Consumer
 	logsDone chan struct{} // closed when the librdkafka log channel is drained
 
+	// offsets answers Lag with a client of its own, so that a slow lag query never holds up
+	// closing the consumer: librdkafka's synchronous offset calls on the consumer cannot be
+	// interrupted, and the consumer may not be destroyed while one runs. The admin calls take a
+	// context, which closeClient cancels first (closing), so they return at once.
+	offsets       *ckafka.AdminClient
+	offsetsMu     sync.RWMutex // held for reading by Lag's admin calls, for writing by close
+	offsetsGone   bool
+	closing       context.Context
+	cancelClosing context.CancelFunc
+
 	lifecycle sync.Mutex // serialises Start and Stop
 	started   bool
 	stopOnce  sync.Once
@@ -119,8 +141,9 @@ type Consumer struct {
 	closed bool
 
 	// Owned by the poll goroutine (rebalance callbacks run on it too).
-	floors map[TopicPartition]int64 // per partition: offsets up to here are already committed
-	failed error                    // set by a rebalance callback; stops the poll loop
+	floors map[TopicPartition]int64     // per partition: offsets up to here are already committed
+	paused map[TopicPartition]time.Time // partitions backing off after a failure: when to resume
+	failed error                        // set by a rebalance callback; stops the poll loop
 }
 
 // NewConsumer creates a consumer for opts.GroupID. It does not join the group until Start.
@@ -156,8 +179,17 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 		// several partitions at once would hold most of a laptop-sized pod's memory in buffers.
 		"queued.max.messages.kbytes": 8 * 1024,
 	})
+	if cfg.GroupInstanceID != "" {
+		conf["group.instance.id"] = cfg.GroupInstanceID
+	}
+	adminConf := commonConfig(cfg)
+	offsets, err := ckafka.NewAdminClient(&adminConf)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: create offsets client: %w", err)
+	}
 	kc, err := ckafka.NewConsumer(&conf)
 	if err != nil {
+		offsets.Close()
 		return nil, fmt.Errorf("kafka: create consumer: %w", err)
 	}
 	c := &Consumer{
@@ -165,12 +197,15 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 		opts:     opts,
 		log:      log,
 		consumer: kc,
+		offsets:  offsets,
 		logsDone: make(chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		floors:   make(map[TopicPartition]int64),
+		paused:   make(map[TopicPartition]time.Time),
 	}
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
+	c.closing, c.cancelClosing = context.WithCancel(context.Background())
 	go c.serveLogs()
 	return c, nil
 }
@@ -292,68 +327,141 @@ func (c *Consumer) Assignment() ([]TopicPartition, error) {
 }
 
 // Lag returns the consumer lag of every partition this member owns: committed offsets come from
-// the group coordinator, high watermarks from the latest fetch responses (or from the partition
-// leader before the first one). Network calls end by ctx's deadline (or Config.RequestTimeout).
+// the group coordinator, watermarks from the latest fetch responses or, when those are not
+// cached yet, from the partition leaders. Network calls end by ctx's deadline (or
+// Config.RequestTimeout), and at once when the consumer closes: they run on a client of their
+// own, so closing never waits for a slow lag query.
 func (c *Consumer) Lag(ctx context.Context) ([]PartitionLag, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	assigned, err := c.consumer.Assignment()
-	if err != nil {
-		return nil, fmt.Errorf("kafka: lag: %w", err)
-	}
-	if len(assigned) == 0 {
-		return nil, nil
+	assigned, cached, err := c.lagSnapshot()
+	if err != nil || len(assigned) == 0 {
+		return nil, err
 	}
 	ms, err := timeoutMillis(ctx, c.cfg.RequestTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: lag: %w", err)
 	}
-	committed, err := c.consumer.Committed(assigned, ms)
-	if err != nil {
-		return nil, fmt.Errorf("kafka: lag: committed offsets: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, millis(ms))
+	defer cancel()
+	stop := context.AfterFunc(c.closing, cancel)
+	defer stop()
+
+	c.offsetsMu.RLock()
+	defer c.offsetsMu.RUnlock()
+	if c.offsetsGone {
+		return nil, ErrClosed
 	}
-	lags := make([]PartitionLag, 0, len(committed))
-	for _, tp := range committed {
-		low, high, err := c.watermarks(ctx, *tp.Topic, tp.Partition, tp.Offset < 0)
-		if err != nil {
-			return nil, err
-		}
-		l := PartitionLag{
-			TopicPartition: TopicPartition{Topic: *tp.Topic, Partition: tp.Partition},
-			Committed:      -1,
-			HighWatermark:  high,
-			Lag:            high - low,
-		}
-		if tp.Offset >= 0 {
-			l.Committed = int64(tp.Offset)
-			l.Lag = max(0, high-int64(tp.Offset))
+	committed, err := c.committed(ctx, assigned, millis(ms))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.queryWatermarks(ctx, cached, millis(ms)); err != nil {
+		return nil, err
+	}
+	lags := make([]PartitionLag, 0, len(assigned))
+	for _, tp := range fromKafkaPartitions(assigned) {
+		w := cached[tp]
+		l := PartitionLag{TopicPartition: tp, LowWatermark: w.low, HighWatermark: w.high, Committed: -1, Lag: w.high - w.low}
+		if off, ok := committed[tp]; ok && off >= 0 {
+			l.Committed = off
+			l.Lag = max(0, w.high-max(off, w.low))
 		}
 		lags = append(lags, l)
 	}
 	return lags, nil
 }
 
-// watermarks returns a partition's oldest and next offsets. Every fetch response carries the
-// high watermark and librdkafka caches it, so for a partition being consumed the cached value is
-// at most one fetch wait (500ms) old — and asking the leader instead would queue behind the
-// fetch long-poll on the same connection, costing up to that long per partition. The leader is
-// asked only when the cache is empty, or when the oldest offset is needed and not cached.
-func (c *Consumer) watermarks(ctx context.Context, topic string, partition int32, needLow bool) (low, high int64, err error) {
-	low, high, err = c.consumer.GetWatermarkOffsets(topic, partition)
-	if err == nil && high >= 0 && (!needLow || low >= 0) {
-		return low, high, nil
+type watermarks struct{ low, high int64 }
+
+// lagSnapshot reads, without any network call, the assignment and the watermarks librdkafka
+// cached from fetch responses (-1 where unknown). Every fetch response carries the high
+// watermark, so for a partition being consumed the cached value is at most one fetch wait old.
+func (c *Consumer) lagSnapshot() ([]ckafka.TopicPartition, map[TopicPartition]watermarks, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, nil, ErrClosed
 	}
-	ms, err := timeoutMillis(ctx, c.cfg.RequestTimeout)
-	if err == nil {
-		low, high, err = c.consumer.QueryWatermarkOffsets(topic, partition, ms)
+	assigned, err := c.consumer.Assignment()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka: lag: %w", err)
+	}
+	cached := make(map[TopicPartition]watermarks, len(assigned))
+	for _, tp := range assigned {
+		low, high, err := c.consumer.GetWatermarkOffsets(*tp.Topic, tp.Partition)
+		if err != nil || low < 0 || high < 0 {
+			low, high = -1, -1
+		}
+		cached[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = watermarks{low, high}
+	}
+	return assigned, cached, nil
+}
+
+// committed asks the group coordinator for the group's committed offsets of parts (-1: none).
+func (c *Consumer) committed(ctx context.Context, parts []ckafka.TopicPartition, timeout time.Duration) (map[TopicPartition]int64, error) {
+	res, err := c.offsets.ListConsumerGroupOffsets(ctx,
+		[]ckafka.ConsumerGroupTopicPartitions{{Group: c.opts.GroupID, Partitions: parts}},
+		ckafka.SetAdminRequestTimeout(timeout))
+	if err == nil && len(res.ConsumerGroupsTopicPartitions) != 1 {
+		err = fmt.Errorf("%d results for one group", len(res.ConsumerGroupsTopicPartitions))
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("kafka: lag: watermarks of %s[%d]: %w", topic, partition, err)
+		return nil, fmt.Errorf("kafka: lag: committed offsets: %w", err)
 	}
-	return low, high, nil
+	out := make(map[TopicPartition]int64, len(parts))
+	for _, tp := range res.ConsumerGroupsTopicPartitions[0].Partitions {
+		if tp.Error != nil {
+			return nil, fmt.Errorf("kafka: lag: committed offset of %s: %w", tp, tp.Error)
+		}
+		out[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = int64(tp.Offset)
+	}
+	return out, nil
+}
+
+// queryWatermarks fills in the watermarks the cache lacked by asking the partition leaders.
+func (c *Consumer) queryWatermarks(ctx context.Context, marks map[TopicPartition]watermarks, timeout time.Duration) error {
+	specs := make(map[ckafka.TopicPartition]ckafka.OffsetSpec)
+	for tp, w := range marks {
+		if w.high < 0 {
+			topic := tp.Topic
+			specs[ckafka.TopicPartition{Topic: &topic, Partition: tp.Partition}] = ckafka.LatestOffsetSpec
+		}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	latest, err := c.listOffsets(ctx, specs, timeout)
+	if err != nil {
+		return err
+	}
+	for k := range specs {
+		specs[k] = ckafka.EarliestOffsetSpec
+	}
+	earliest, err := c.listOffsets(ctx, specs, timeout)
+	if err != nil {
+		return err
+	}
+	for tp := range latest {
+		marks[tp] = watermarks{low: earliest[tp], high: latest[tp]}
+	}
+	return nil
+}
+
+func (c *Consumer) listOffsets(ctx context.Context, specs map[ckafka.TopicPartition]ckafka.OffsetSpec, timeout time.Duration) (map[TopicPartition]int64, error) {
+	res, err := c.offsets.ListOffsets(ctx, specs, ckafka.SetAdminRequestTimeout(timeout))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: lag: watermarks: %w", err)
+	}
+	out := make(map[TopicPartition]int64, len(res.ResultInfos))
+	for tp, info := range res.ResultInfos {
+		if info.Error.Code() != ckafka.ErrNoError {
+			return nil, fmt.Errorf("kafka: lag: watermarks of %s[%d]: %w", *tp.Topic, tp.Partition, info.Error)
+		}
+		out[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = int64(info.Offset)
+	}
+	if len(out) != len(specs) {
+		return nil, fmt.Errorf("kafka: lag: watermarks: %d answers for %d partitions", len(out), len(specs))
+	}
+	return out, nil
 }
 
 // pollTimeout bounds one Poll, and so how long Stop waits for an idle consumer to notice.
@@ -382,6 +490,7 @@ func (c *Consumer) poll() error {
 		if c.failed != nil {
 			return c.failed
 		}
+		c.resumeDue()
 		switch e := c.consumer.Poll(int(pollTimeout.Milliseconds())).(type) {
 		case nil:
 		case *ckafka.Message:
@@ -431,9 +540,11 @@ func (c *Consumer) handle(km *ckafka.Message) {
 	}
 }
 
-// rewind makes the partition deliver the failed message again, after a pause so that a failing
-// dependency is not hammered. Seeking discards messages of the partition that were already
-// fetched, so nothing after the failed message is handled (or committed) before it.
+// rewind makes the partition deliver the failed message again, after Config.RetryBackoff so
+// that a failing dependency is not hammered. Seeking discards messages of the partition that
+// were already fetched, so nothing after the failed message is handled (or committed) before
+// it. Only this partition waits: it is paused until the backoff has passed, while the poll loop
+// goes on with the others, whose messages do not depend on the failed one.
 func (c *Consumer) rewind(at ckafka.TopicPartition) {
 	at.Error = nil
 	parts, err := c.consumer.SeekPartitions([]ckafka.TopicPartition{at})
@@ -441,17 +552,30 @@ func (c *Consumer) rewind(at ckafka.TopicPartition) {
 		// librdkafka reports a failure of one partition in the list, not in err.
 		err = parts[0].Error
 	}
+	if err == nil {
+		err = c.consumer.Pause([]ckafka.TopicPartition{at})
+	}
 	if err != nil {
 		// Without the rewind, the messages already fetched after the failed one would be handled
 		// and stored, committing past it: stop instead, so nothing is lost.
 		c.failed = fmt.Errorf("kafka: rewind %s to redeliver a failed message: %w", at, err)
 		return
 	}
-	t := time.NewTimer(c.cfg.RetryBackoff)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.stop:
+	c.paused[TopicPartition{Topic: *at.Topic, Partition: at.Partition}] = time.Now().Add(c.cfg.RetryBackoff)
+}
+
+// resumeDue resumes the partitions whose backoff has passed.
+func (c *Consumer) resumeDue() {
+	now := time.Now()
+	for tp, at := range c.paused {
+		if now.Before(at) {
+			continue
+		}
+		delete(c.paused, tp)
+		topic := tp.Topic
+		if err := c.consumer.Resume([]ckafka.TopicPartition{{Topic: &topic, Partition: tp.Partition}}); err != nil {
+			c.failed = fmt.Errorf("kafka: resume %s[%d] after a failed message: %w", tp.Topic, tp.Partition, err)
+		}
 	}
 }
 
@@ -470,21 +594,31 @@ func (c *Consumer) rebalance(kc *ckafka.Consumer, ev ckafka.Event) error {
 		if err != nil {
 			c.failed = fmt.Errorf("kafka: assign %v: %w", assign, err)
 		}
-		if len(assign) > 0 {
-			c.log.Info("partitions assigned", zap.Any("partitions", fromKafkaPartitions(assign)))
-		}
+		c.log.Info("partitions assigned", zap.Any("partitions", fromKafkaPartitions(assign)))
 	case ckafka.RevokedPartitions:
 		parts := fromKafkaPartitions(e.Partitions)
-		if kc.AssignmentLost() {
+		lost := kc.AssignmentLost()
+		if lost {
 			// The group already gave these partitions to others (e.g. after a missed session
 			// timeout); committing for them would fail, so their progress is redone elsewhere.
 			c.log.Warn("partitions lost", zap.Any("partitions", parts))
 		}
-		if c.opts.OnRevoked != nil && len(parts) > 0 {
+		switch {
+		case lost && c.opts.OnLost != nil:
+			c.opts.OnLost(c.handlerCtx, parts)
+		case c.opts.OnRevoked != nil && len(parts) > 0:
 			c.opts.OnRevoked(c.handlerCtx, parts)
 		}
 		for _, tp := range parts {
 			delete(c.floors, tp)
+			if _, ok := c.paused[tp]; ok {
+				// A partition regained later must not come back paused.
+				delete(c.paused, tp)
+				topic := tp.Topic
+				if err := kc.Resume([]ckafka.TopicPartition{{Topic: &topic, Partition: tp.Partition}}); err != nil {
+					c.log.Warn("resume a revoked partition", zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition), zap.Error(err))
+				}
+			}
 		}
 		var err error
 		if cooperative {
@@ -509,9 +643,9 @@ func (c *Consumer) startPositions(assigned []ckafka.TopicPartition) []ckafka.Top
 	for i := range out {
 		out[i].Offset = ckafka.OffsetStored
 	}
-	// A cooperative rebalance that moves nothing to this member still ends in an (empty)
-	// assignment, which librdkafka needs acknowledged but the caller need not see.
-	if c.opts.OnAssigned == nil || len(assigned) == 0 {
+	// A rebalance that gives this member nothing still ends in an (empty) assignment, which
+	// librdkafka needs acknowledged and which tells the caller that the member is in the group.
+	if c.opts.OnAssigned == nil {
 		return out
 	}
 	starts, err := c.opts.OnAssigned(c.handlerCtx, fromKafkaPartitions(assigned))
@@ -548,10 +682,13 @@ func (c *Consumer) recordFloors(parts []ckafka.TopicPartition) {
 	}
 }
 
-// closeClient leaves the group (running the revoke callback) and releases librdkafka. Taking
-// the write lock waits for calls from other goroutines to return; it is released before Close so
-// that callbacks run by Close may still call methods such as Lag (which then report ErrClosed).
+// closeClient leaves the group (running the revoke callback) and releases librdkafka. It first
+// cancels the lag queries in flight, which run on a client of their own and return at once;
+// the write lock then waits only for calls that make no network request. It is released before
+// Close so that callbacks run by Close may still call methods such as Lag (which then report
+// ErrClosed).
 func (c *Consumer) closeClient() {
+	c.cancelClosing()
 	c.mu.Lock()
 	already := c.closed
 	c.closed = true
@@ -564,6 +701,10 @@ func (c *Consumer) closeClient() {
 	}
 	<-c.logsDone
 	c.cancelHandler()
+	c.offsetsMu.Lock()
+	c.offsetsGone = true
+	c.offsetsMu.Unlock()
+	c.offsets.Close()
 }
 
 func fromKafkaPartitions(parts []ckafka.TopicPartition) []TopicPartition {

@@ -386,3 +386,164 @@ func TestConsumer_PicksUpATopicCreatedAfterItStarted(t *testing.T) {
 	// Stop (and commit) now: the topic's cleanup, registered after the consumer's, runs first.
 	stopConsumer(t, c)
 }
+
+func TestConsumer_AMemberWithoutPartitionsIsToldItJoined(t *testing.T) {
+	// One partition, two members: one of them gets nothing, and learns that it is in the group
+	// (rather than still waiting for the group) from an OnAssigned call with no partitions.
+	topic := newTopic(t, 1)
+	cfg := testConfig(t)
+	group := brokertest.UniqueName(t, "group")
+
+	var mu sync.Mutex
+	calls := map[string][][]int32{}
+	onAssigned := func(member string) func(context.Context, []kafka.TopicPartition) (map[kafka.TopicPartition]kafka.Offset, error) {
+		return func(_ context.Context, parts []kafka.TopicPartition) (map[kafka.TopicPartition]kafka.Offset, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			got := []int32{}
+			for _, tp := range parts {
+				got = append(got, tp.Partition)
+			}
+			calls[member] = append(calls[member], got)
+			return nil, nil
+		}
+	}
+	handler := func(context.Context, *kafka.Message) error { return nil }
+	startConsumer(t, cfg, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler, OnAssigned: onAssigned("a")})
+	startConsumer(t, cfg, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler, OnAssigned: onAssigned("b")})
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		mu.Lock()
+		defer mu.Unlock()
+		var owned []int32
+		for _, member := range []string{"a", "b"} {
+			require.NotEmpty(ct, calls[member], "member %s was told the outcome of its join", member)
+			for _, parts := range calls[member] {
+				owned = append(owned, parts...)
+			}
+		}
+		require.Equal(ct, []int32{0}, owned, "the partition went to one of them only")
+	}, waitFor, 50*time.Millisecond)
+}
+
+func TestConsumer_AFailingMessagePausesOnlyItsPartition(t *testing.T) {
+	topic := newTopic(t, 2)
+	cfg := testConfig(t)
+	// Longer than the test: before the change, the poll loop slept this long and no other
+	// partition was consumed meanwhile.
+	cfg.RetryBackoff = time.Hour
+
+	var got recorder
+	var mu sync.Mutex
+	poisoned := int32(-1)
+	failures := 0
+	handler := func(ctx context.Context, msg *kafka.Message) error {
+		if string(msg.Key) == "poison" {
+			mu.Lock()
+			defer mu.Unlock()
+			poisoned, failures = msg.Partition, failures+1
+			return errors.New("cannot process")
+		}
+		return got.handle(ctx, msg)
+	}
+	c := startConsumer(t, cfg, kafka.ConsumerOptions{
+		GroupID: brokertest.UniqueName(t, "group"), Topics: []string{topic}, Handler: handler,
+	})
+	p := newProducer(t, cfg)
+	require.NoError(t, p.Publish(timeout(t, 10*time.Second), kafka.Message{Topic: topic, Key: []byte("poison"), Value: []byte("x")}))
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return failures > 0 }, waitFor, 20*time.Millisecond)
+
+	// Keys spread over both partitions; those of the other partition go through at once.
+	publishN(t, p, topic, "order", 20)
+	mu.Lock()
+	bad := poisoned
+	mu.Unlock()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		require.Contains(ct, got.partitions(), 1-bad, "the other partition is consumed meanwhile")
+	}, waitFor, 20*time.Millisecond)
+	for _, msg := range got.messagesOf() {
+		assert.NotEqual(t, bad, msg.Partition, "nothing after the failed message of its partition was handled")
+	}
+	mu.Lock()
+	assert.Equal(t, 1, failures, "the failed message waits for its backoff")
+	mu.Unlock()
+
+	// A paused partition does not hold up Stop.
+	stopConsumer(t, c)
+}
+
+func TestConsumer_StopHandsThePartitionsOverAtOnce(t *testing.T) {
+	// With the session timeout at 45s, the only way for the other member to take the partitions
+	// over within waitFor/2 is the stopping member leaving the group.
+	topic := newTopic(t, 3)
+	cfg := testConfig(t)
+	cfg.SessionTimeout = 45 * time.Second
+	cfg.HeartbeatInterval = 300 * time.Millisecond
+	group := brokertest.UniqueName(t, "group")
+	handler := func(context.Context, *kafka.Message) error { return nil }
+
+	var ownA, ownB ownership
+	a := startConsumer(t, cfg, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler,
+		OnAssigned: ownA.assigned, OnRevoked: ownA.revoked})
+	b := startConsumer(t, cfg, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler,
+		OnAssigned: ownB.assigned, OnRevoked: ownB.revoked})
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		require.NotEmpty(ct, ownA.partitions())
+		require.NotEmpty(ct, ownB.partitions())
+	}, waitFor, 50*time.Millisecond)
+
+	stopConsumer(t, a)
+	stopped := time.Now()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		require.Equal(ct, []int32{0, 1, 2}, ownB.partitions())
+		assertAssignment(ct, b, []int32{0, 1, 2})
+	}, cfg.SessionTimeout/3, 20*time.Millisecond, "b owns every partition long before a's session could expire")
+	t.Logf("FIGURE: after a clean stop the other member owned every partition within %s (session timeout %s)",
+		time.Since(stopped).Round(10*time.Millisecond), cfg.SessionTimeout)
+}
+
+func TestConsumer_LagDuringStop(t *testing.T) {
+	// Lag runs on the monitoring goroutine while the consumer stops: it returns (a reading or
+	// ErrClosed) rather than crash on a destroyed client, and Stop does not wait for it.
+	topic := newTopic(t, 3)
+	cfg := testConfig(t)
+	c := startConsumer(t, cfg, kafka.ConsumerOptions{
+		GroupID: brokertest.UniqueName(t, "group"), Topics: []string{topic},
+		Handler: func(context.Context, *kafka.Message) error { return nil },
+	})
+	waitCaughtUp(t, c, 3)
+
+	done := make(chan error)
+	go func() {
+		for {
+			if _, err := c.Lag(timeout(t, 5*time.Second)); errors.Is(err, kafka.ErrClosed) {
+				done <- err
+				return
+			}
+		}
+	}()
+	stopConsumer(t, c)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, kafka.ErrClosed)
+	case <-time.After(waitFor):
+		t.Fatal("Lag kept answering after Stop")
+	}
+}
+
+func TestConsumer_LagReportsTheLogStart(t *testing.T) {
+	topic := newTopic(t, 1)
+	cfg := testConfig(t)
+	publishN(t, newProducer(t, cfg), topic, "order", 4)
+	deleteRecordsBefore(t, topic, 0, 3)
+
+	var got recorder
+	c := startConsumer(t, cfg, kafka.ConsumerOptions{
+		GroupID: brokertest.UniqueName(t, "group"), Topics: []string{topic}, Handler: got.handle,
+	})
+	requireLag(t, c, kafka.PartitionLag{
+		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: 0},
+		LowWatermark:   3, Committed: 4, HighWatermark: 4, Lag: 0,
+	})
+	assert.Equal(t, []string{"order-3"}, got.values(), "only what retention kept")
+}

@@ -190,3 +190,24 @@ func highWatermarks(t *testing.T, topic string, partitions int) map[int32]int64 
 	}
 	return out
 }
+
+// messagesOf returns the accepted messages.
+func (r *recorder) messagesOf() []*kafka.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.messages)
+}
+
+// deleteRecordsBefore deletes the records of a partition below offset, as retention would.
+func deleteRecordsBefore(t *testing.T, topic string, partition int32, offset int64) {
+	t.Helper()
+	cfg := testConfig(t)
+	a, err := ckafka.NewAdminClient(&ckafka.ConfigMap{"bootstrap.servers": cfg.BootstrapServers})
+	require.NoError(t, err)
+	defer a.Close()
+	res, err := a.DeleteRecords(timeout(t, 10*time.Second), []ckafka.TopicPartition{{Topic: &topic, Partition: partition, Offset: ckafka.Offset(offset)}})
+	require.NoError(t, err)
+	for _, r := range res.DeleteRecordsResults {
+		require.NoError(t, r.TopicPartition.Error)
+	}
+}
