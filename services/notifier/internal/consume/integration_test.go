@@ -65,7 +65,7 @@ func startNotifier(t *testing.T, sender notify.Sender, maxAttempts int) running 
 		defer cancel()
 		assert.NoError(t, conn.Close(ctx))
 	})
-	require.NoError(t, conn.Declare(ctx, settings.Topology()))
+	require.NoError(t, consume.DeclareTopology(ctx, conn, settings, log))
 	t.Cleanup(func() { deleteTopology(t, conn, settings) })
 
 	pub := rabbitmq.NewPublisher(conn, log)

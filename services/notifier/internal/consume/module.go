@@ -1,6 +1,8 @@
 package consume
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -9,13 +11,12 @@ import (
 	"github.com/backend-prep/backend-prep/services/notifier/internal/notify"
 )
 
-// Module declares the notifier's topology (through rabbitmq.Module's Connection) and runs the
-// consumer of its work queue: it starts after the connection is up and stops, finishing the
+// Module declares the notifier's topology on rabbitmq.Module's Connection (DeclareTopology) and
+// runs the consumer of its work queue: it starts after the connection is up and stops, finishing the
 // messages in hand, before the publisher and the connection close. Readiness requires the
 // connection, the subscription and the publisher's connection.
 var Module = fx.Module("consume",
 	fx.Provide(
-		fx.Annotate(Settings.Topology, fx.ResultTags(`group:"`+rabbitmq.TopologyGroup+`"`)),
 		NewMetrics,
 		newConsumer,
 		admin.AsCheck(func(c *rabbitmq.Connection) admin.Check {
@@ -54,6 +55,10 @@ func newConsumer(p consumerParams) (*rabbitmq.Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The topology before the consumer, which needs its queue: hooks start in the order appended.
+	p.Lifecycle.Append(fx.StartHook(func(ctx context.Context) error {
+		return DeclareTopology(ctx, p.Connection, p.Settings, p.Log)
+	}))
 	p.Lifecycle.Append(fx.StartStopHook(c.Start, c.Stop))
 	return c, nil
 }

@@ -80,7 +80,18 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// Topology is what the notifier declares on every (re)connect.
+// SourceTopology is the exchange the notifier consumes from, with the properties its owner,
+// order-api, declares it with. The notifier declares it too when its RabbitMQ user may (see
+// DeclareTopology), so that either service may start first; with a user of its own, which may
+// bind to the exchange but not declare it, the exchange must exist already (the platform
+// declares it: the cluster's definitions, scripts/brokers).
+func (s Settings) SourceTopology() rabbitmq.Topology {
+	return rabbitmq.Topology{Exchanges: []rabbitmq.Exchange{{Name: s.Exchange, Kind: rabbitmq.ExchangeTopic, Durable: true}}}
+}
+
+// Topology is what the notifier owns and declares on every (re)connect, and its binding to the
+// exchange of SourceTopology. Every name starts with Queue, which is what the notifier's RabbitMQ
+// user may configure ("notifier." by default).
 //
 // Every queue is a quorum queue: replicated, and durable like the persistent messages in it.
 // Dead-lettering between them is at-least-once (x-dead-letter-strategy, which needs
@@ -96,9 +107,6 @@ func (s Settings) Topology() rabbitmq.Topology {
 	}
 	return rabbitmq.Topology{
 		Exchanges: []rabbitmq.Exchange{
-			// Owned by the publisher (order-api) and declared with the same properties, so that
-			// the binding below works whichever service starts first.
-			{Name: s.Exchange, Kind: rabbitmq.ExchangeTopic, Durable: true},
 			{Name: s.RetryExchange(), Kind: rabbitmq.ExchangeDirect, Durable: true},
 			{Name: s.DeadLetterExchange(), Kind: rabbitmq.ExchangeFanout, Durable: true},
 		},
