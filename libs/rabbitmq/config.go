@@ -23,8 +23,9 @@ type Config struct {
 	// URLFile names a file that holds the AMQP URI instead of URL: the common *_FILE
 	// convention, for a Kubernetes Secret mounted as a file, so that the password is in no
 	// environment variable (which `kubectl describe`, /proc/<pid>/environ and crash reports
-	// show). NewConnection reads it once, surrounding white space trimmed. Setting it together
-	// with a RABBITMQ_URL other than the default is an error: one of them would be ignored.
+	// show). A regular file: Validate and each NewConnection read it (white space trimmed), so
+	// a pipe would be empty the second time. Setting it together with a RABBITMQ_URL other than
+	// the default is an error: one of them would be ignored.
 	URLFile string `env:"RABBITMQ_URL_FILE"`
 	// ConnectionName is shown for this client in the management UI and `rabbitmqctl
 	// list_connections`; services set it to their own name.
