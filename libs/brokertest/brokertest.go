@@ -1,8 +1,9 @@
-// Package brokertest gives integration tests a real RabbitMQ and a real Apache Kafka.
+// Package brokertest gives integration tests a real RabbitMQ, a real Apache Kafka and a real
+// PostgreSQL.
 //
 // Where a broker comes from, in order:
 //
-//  1. the environment: KAFKA_BOOTSTRAP_SERVERS / RABBITMQ_URL, as `make brokers` (scripts/brokers)
+//  1. the environment: KAFKA_BOOTSTRAP_SERVERS / RABBITMQ_URL / POSTGRES_URL, as `make brokers` (scripts/brokers)
 //     and CI provide them;
 //  2. a container started with testcontainers-go when a Docker engine answers: one per broker and
 //     test binary, shared by all of its tests, removed by testcontainers' reaper when the binary
@@ -46,6 +47,19 @@ func RabbitMQURL(t testing.TB) string {
 	t.Helper()
 	unitOnly(t)
 	addr, err := local.address(rabbitmq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// PostgresURL returns the libpq URL (postgres://…) of a real PostgreSQL server, from
+// POSTGRES_URL (`make brokers` and CI export it) or a container. Tests sharing it isolate their
+// tables, e.g. in a schema of their own.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	unitOnly(t)
+	addr, err := local.address(postgres)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,3 +141,40 @@ func restartRabbitMQContainer(t testing.TB) {
 		}
 	}
 }
+
+const postgresPort = "5432/tcp"
+
+// startPostgres runs the image the cluster runs, with a throwaway password, and returns its URL.
+// The image's entrypoint starts the server twice (once to run its init scripts, then for real),
+// so the log line is awaited twice.
+func startPostgres() (string, error) {
+	image, err := postgresImage()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	c, err := testcontainers.Run(ctx, image,
+		testcontainers.WithExposedPorts(postgresPort),
+		testcontainers.WithEnv(map[string]string{
+			"POSTGRES_USER":     "backend_prep",
+			"POSTGRES_PASSWORD": "backend_prep",
+			"POSTGRES_DB":       "backend_prep",
+		}),
+		testcontainers.WithWaitStrategy(
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(2*time.Minute),
+			wait.ForListeningPort(postgresPort),
+		),
+	)
+	if c != nil {
+		track(c)
+	}
+	if err != nil {
+		return "", err
+	}
+	endpoint, err := c.PortEndpoint(ctx, postgresPort, "")
+	if err != nil {
+		return "", err
+	}
+	return "postgres://backend_prep:backend_prep@" + endpoint + "/backend_prep?sslmode=disable", nil
+}

@@ -15,6 +15,7 @@ import (
 var (
 	kafkaImage    = sync.OnceValues(func() (string, error) { return manifestImage("kafka/statefulset.yaml", "apache/kafka") })
 	rabbitMQImage = sync.OnceValues(func() (string, error) { return manifestImage("rabbitmq/statefulset.yaml", "rabbitmq") })
+	postgresImage = sync.OnceValues(func() (string, error) { return manifestImage("postgres/statefulset.yaml", "postgres") })
 )
 
 // manifestImage returns the image of repository repo that manifests/base/<file> runs,

@@ -8,11 +8,11 @@ import (
 )
 
 func TestBrokerImagesComeFromTheManifests(t *testing.T) {
-	for name, image := range map[string]func() (string, error){"kafka": kafkaImage, "rabbitmq": rabbitMQImage} {
+	for name, image := range map[string]func() (string, error){"kafka": kafkaImage, "rabbitmq": rabbitMQImage, "postgres": postgresImage} {
 		t.Run(name, func(t *testing.T) {
 			got, err := image()
 			require.NoError(t, err)
-			assert.Regexp(t, `^(apache/kafka|rabbitmq):[0-9]+\.[0-9]+\.[0-9]+`, got, "a pinned release, not a floating tag")
+			assert.Regexp(t, `^(apache/kafka|rabbitmq|postgres):[0-9]+\.[0-9]+`, got, "a pinned release, not a floating tag")
 		})
 	}
 }

@@ -41,6 +41,7 @@ func (b *broker) imageName() string {
 var (
 	kafka    = newBroker("Kafka", "KAFKA_BOOTSTRAP_SERVERS", kafkaImage, startKafka)
 	rabbitmq = newBroker("RabbitMQ", "RABBITMQ_URL", rabbitMQImage, startRabbitMQ)
+	postgres = newBroker("PostgreSQL", "POSTGRES_URL", postgresImage, startPostgres)
 )
 
 // sources decides where a broker comes from. Its fields are what the decision depends on, so

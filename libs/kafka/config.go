@@ -56,7 +56,8 @@ type Config struct {
 	// a subscribed topic created after it started only at the next refresh, so this is much
 	// shorter than librdkafka's default of five minutes.
 	MetadataRefreshInterval time.Duration `env:"KAFKA_METADATA_REFRESH_INTERVAL" envDefault:"10s"`
-	// RetryBackoff is the pause before a message whose handler failed is delivered again.
+	// RetryBackoff is the pause before a message whose handler failed is delivered again. Only
+	// that message's partition waits; the consumer goes on with the others meanwhile.
 	RetryBackoff time.Duration `env:"KAFKA_RETRY_BACKOFF" envDefault:"1s"`
 
 	// Debug enables librdkafka debug contexts (e.g. "broker,cgrp,topic"); empty disables them.

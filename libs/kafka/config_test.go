@@ -23,7 +23,11 @@ func TestConfig_ReadsItsVariables(t *testing.T) {
 		"KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9092,kafka-1:9092",
 		"KAFKA_DELIVERY_TIMEOUT":  "5s",
 		"KAFKA_COMPRESSION":       "zstd",
+		"KAFKA_GROUP_INSTANCE_ID": "analytics-0",
+		"KAFKA_SESSION_TIMEOUT":   "45s",
 	}}))
+	assert.Equal(t, "analytics-0", cfg.GroupInstanceID)
+	assert.Equal(t, 45*time.Second, cfg.SessionTimeout)
 	assert.Equal(t, "kafka-0:9092,kafka-1:9092", cfg.BootstrapServers)
 	assert.Equal(t, 5*time.Second, cfg.DeliveryTimeout)
 	assert.Equal(t, "zstd", cfg.Compression)

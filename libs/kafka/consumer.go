@@ -14,9 +14,10 @@ import (
 
 // Handler processes one message. Returning nil marks the message done: its offset becomes
 // eligible for commit. Returning an error leaves it uncommitted; the consumer delivers the same
-// message again after Config.RetryBackoff and does not move past it on that partition. So a
-// message that can never succeed blocks its partition: the handler decides when to give up
-// (log, dead-letter, return nil). Its ctx is cancelled only when Stop's deadline passes.
+// message again after Config.RetryBackoff and does not move past it on that partition, which is
+// paused meanwhile; the other partitions go on. So a message that can never succeed blocks its
+// partition (and only its partition): the handler decides when to give up (log, dead-letter,
+// return nil). Its ctx is cancelled only when Stop's deadline passes.
 type Handler func(ctx context.Context, msg *Message) error
 
 // TopicPartition names one partition of a topic.
@@ -342,8 +343,14 @@ func (c *Consumer) Lag(ctx context.Context) ([]PartitionLag, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, millis(ms))
 	defer cancel()
-	stop := context.AfterFunc(c.closing, cancel)
-	defer stop()
+	// Ends with this call at the latest, through the deferred cancel.
+	go func() {
+		select {
+		case <-c.closing.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 
 	c.offsetsMu.RLock()
 	defer c.offsetsMu.RUnlock()

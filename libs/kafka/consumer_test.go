@@ -547,3 +547,33 @@ func TestConsumer_LagReportsTheLogStart(t *testing.T) {
 	})
 	assert.Equal(t, []string{"order-3"}, got.values(), "only what retention kept")
 }
+
+func TestConsumer_AStaticMemberDoesNotLeaveOnStop(t *testing.T) {
+	// KAFKA_GROUP_INSTANCE_ID's price: librdkafka sends no LeaveGroup for a static member, so
+	// its partitions wait for its session to expire even after a clean stop, unless a member
+	// with the same instance ID comes back.
+	topic := newTopic(t, 3)
+	cfg := testConfig(t)
+	group := brokertest.UniqueName(t, "group")
+	handler := func(context.Context, *kafka.Message) error { return nil }
+
+	static := cfg
+	static.GroupInstanceID = brokertest.UniqueName(t, "instance")
+	var ownA, ownB ownership
+	a := startConsumer(t, static, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler,
+		OnAssigned: ownA.assigned, OnRevoked: ownA.revoked})
+	startConsumer(t, cfg, kafka.ConsumerOptions{GroupID: group, Topics: []string{topic}, Handler: handler,
+		OnAssigned: ownB.assigned, OnRevoked: ownB.revoked})
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		require.NotEmpty(ct, ownA.partitions())
+		require.NotEmpty(ct, ownB.partitions())
+	}, waitFor, 50*time.Millisecond)
+
+	stopConsumer(t, a)
+	stopped := time.Now()
+	require.Never(t, func() bool { return len(ownB.partitions()) == 3 }, cfg.SessionTimeout/2, 50*time.Millisecond,
+		"the static member's partitions stay with it while its session lasts")
+	require.Eventually(t, func() bool { return len(ownB.partitions()) == 3 }, waitFor, 20*time.Millisecond)
+	t.Logf("FIGURE: after a static member's clean stop the other member owned every partition after %s (session timeout %s)",
+		time.Since(stopped).Round(10*time.Millisecond), cfg.SessionTimeout)
+}

@@ -1,6 +1,7 @@
 // Command order-api is the entry point of the order pipeline: POST /v1/orders checks an order,
 // has the validator price it over gRPC, publishes one OrderPlaced event to Kafka and to
-// RabbitMQ, and answers 202 once both brokers confirmed it. See README.md.
+// RabbitMQ, and answers 202 once both brokers confirmed it; Idempotency-Keys are recorded in
+// PostgreSQL. See README.md.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/backend-prep/backend-prep/services/order-api/internal/config"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/events"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/httpapi"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/validatorclient"
 )
@@ -30,6 +32,7 @@ func modules() fx.Option {
 		kafka.Module,
 		rabbitmq.Module,
 		validatorclient.Module,
+		idempotency.Module,
 		events.Module,
 		orders.Module,
 		httpapi.Module,

@@ -45,11 +45,12 @@ type service struct {
 }
 
 // startService runs the application's real graph (main's modules) on fresh, unique topic and
-// exchange names, which it deletes when the test ends.
+// exchange names, which it deletes when the test ends, and the test's database (postgresURL).
 func startService(t *testing.T, validator *validatortest.Server) *service {
 	t.Helper()
 	env := map[string]string{
 		"KAFKA_BOOTSTRAP_SERVERS": brokertest.KafkaBootstrap(t),
+		"POSTGRES_URL":            postgresURL(t),
 		"RABBITMQ_URL":            brokertest.RabbitMQURL(t),
 		"KAFKA_TOPIC":             brokertest.UniqueName(t, "orders"),
 		"RABBITMQ_EXCHANGE":       brokertest.UniqueName(t, "orders"),
@@ -239,7 +240,7 @@ func TestPlaceOrderOnRealBrokers(t *testing.T) {
 
 	ready := s.get(t, "/readyz")
 	require.Equal(t, http.StatusOK, ready.status, ready.body)
-	assert.JSONEq(t, `{"status":"ready","checks":{"http":"ok","validator":"ok","kafka":"ok","rabbitmq":"ok"}}`, ready.body)
+	assert.JSONEq(t, `{"status":"ready","checks":{"http":"ok","validator":"ok","kafka":"ok","rabbitmq":"ok","postgres":"ok"}}`, ready.body)
 
 	// No queue is bound yet: RabbitMQ returns the mandatory message, so the order is not placed.
 	failed := s.placeOrder(t, body, key, traceparent)

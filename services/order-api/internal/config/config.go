@@ -1,5 +1,6 @@
 // Package config is order-api's configuration: the platform's shared settings, the Kafka and
-// RabbitMQ client settings, and order-api's own, read once from the environment at start-up.
+// RabbitMQ client settings, the PostgreSQL store of Idempotency-Keys, and order-api's own, read
+// once from the environment at start-up.
 package config
 
 import (
@@ -9,12 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
 	"github.com/backend-prep/backend-prep/libs/kafka"
 	"github.com/backend-prep/backend-prep/libs/platform/config"
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
 	"github.com/backend-prep/backend-prep/libs/rabbitmq"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
 )
 
 // ServiceName names order-api to the brokers (the AMQP connection name) when the environment
@@ -56,6 +59,19 @@ type Config struct {
 	// RabbitMQExchange is the topic exchange OrderPlaced events are published to; order-api
 	// declares it (durable).
 	RabbitMQExchange string `env:"RABBITMQ_EXCHANGE" envDefault:"orders"`
+
+	// PostgresURL is the libpq URL of the PostgreSQL database holding the Idempotency-Keys,
+	// postgres://user:password@host:port/database?sslmode=…. Required: without the store,
+	// order-api could not keep the Idempotency-Key contract.
+	PostgresURL string `env:"POSTGRES_URL"`
+	// PostgresPasswordFile, when set, is a file holding the password (a mounted Secret); it
+	// replaces any password in PostgresURL.
+	PostgresPasswordFile string `env:"POSTGRES_PASSWORD_FILE"`
+	// PostgresTimeout bounds every query; a store that does not answer within it fails the
+	// order with 503.
+	PostgresTimeout time.Duration `env:"POSTGRES_TIMEOUT" envDefault:"2s"`
+	// IdempotencyKeyRetention is how long a key stays bound to its first request.
+	IdempotencyKeyRetention time.Duration `env:"IDEMPOTENCY_KEY_RETENTION" envDefault:"24h"`
 }
 
 // validTopic is what Kafka accepts as a topic name.
@@ -81,15 +97,23 @@ func (c Config) Validate() error {
 	}{
 		{"VALIDATOR_TIMEOUT", c.ValidatorTimeout},
 		{"PUBLISH_TIMEOUT", c.PublishTimeout},
+		{"POSTGRES_TIMEOUT", c.PostgresTimeout},
+		{"IDEMPOTENCY_KEY_RETENTION", c.IdempotencyKeyRetention},
 	} {
 		if d.value <= 0 {
 			add(d.name, "must be positive, got %s", d.value)
 		}
 	}
-	// Both steps run inside one request, which the HTTP server cuts off at its write timeout.
-	if budget := c.ValidatorTimeout + c.PublishTimeout; budget >= httpserver.WriteTimeout {
-		add("PUBLISH_TIMEOUT", "VALIDATOR_TIMEOUT + PUBLISH_TIMEOUT (%s) must stay below the HTTP write timeout (%s)",
+	// Every step runs inside one request, which the HTTP server cuts off at its write timeout:
+	// claiming the key, validating, publishing, recording the outcome.
+	if budget := c.requestBudget(); budget >= httpserver.WriteTimeout {
+		add("PUBLISH_TIMEOUT", "VALIDATOR_TIMEOUT + PUBLISH_TIMEOUT + 2 × POSTGRES_TIMEOUT (%s) must stay below the HTTP write timeout (%s)",
 			budget, httpserver.WriteTimeout)
+	}
+	if c.PostgresURL == "" {
+		add("POSTGRES_URL", "must be set: the PostgreSQL database of the Idempotency-Keys, e.g. postgres://user:password@127.0.0.1:5432/db (make brokers starts one; eval \"$(scripts/brokers env)\" exports it)")
+	} else if _, err := pgxpool.ParseConfig(c.PostgresURL); err != nil {
+		add("POSTGRES_URL", "is not a libpq connection URL: %v", err)
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter%time.Second != 0 {
 		add("RETRY_AFTER", "must be a whole number of seconds, at least 1s, got %s", c.RetryAfter)
@@ -111,6 +135,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// requestBudget is the longest one order can take: the store is asked twice (claim and outcome).
+func (c Config) requestBudget() time.Duration {
+	return c.ValidatorTimeout + c.PublishTimeout + 2*c.PostgresTimeout
+}
+
 // flatten unpacks a joined error, so that the platform reports each problem on the same line.
 func flatten(err error) []error {
 	if err == nil {
@@ -128,6 +157,7 @@ var Module = fx.Module("config",
 		HTTPServer,
 		Kafka,
 		RabbitMQ,
+		Idempotency,
 	),
 )
 
@@ -145,4 +175,19 @@ func RabbitMQ(c Config) rabbitmq.Config {
 		r.ConnectionName = ServiceName
 	}
 	return r
+}
+
+// Idempotency is the configuration of the Idempotency-Key store. A claim is considered
+// abandoned once no request could still be running: after the HTTP write timeout, which every
+// request's budget stays below.
+func Idempotency(c Config) idempotency.Config {
+	return idempotency.Config{
+		URL:          c.PostgresURL,
+		PasswordFile: c.PostgresPasswordFile,
+		Options: idempotency.Options{
+			Retention:    c.IdempotencyKeyRetention,
+			Lease:        httpserver.WriteTimeout,
+			QueryTimeout: c.PostgresTimeout,
+		},
+	}
 }

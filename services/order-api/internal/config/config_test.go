@@ -18,13 +18,19 @@ var serviceVars = []string{
 	"KAFKA_TOPIC", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION", "RABBITMQ_EXCHANGE",
 	"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_REQUEST_TIMEOUT", "RABBITMQ_URL", "RABBITMQ_CONNECTION_NAME",
 	"LOG_LEVEL", "LOG_FORMAT", "ADMIN_ADDR", "SHUTDOWN_TIMEOUT",
+	"POSTGRES_URL", "POSTGRES_PASSWORD_FILE", "POSTGRES_TIMEOUT", "IDEMPOTENCY_KEY_RETENTION",
 }
 
+// postgresURL is a valid POSTGRES_URL, which has no default.
+const postgresURL = "postgres://order_api:secret@127.0.0.1:5432/orders?sslmode=disable"
+
+// setEnv clears the service's variables, sets POSTGRES_URL (required) and then vars.
 func setEnv(t *testing.T, vars map[string]string) {
 	t.Helper()
 	for _, name := range serviceVars {
 		t.Setenv(name, "")
 	}
+	t.Setenv("POSTGRES_URL", postgresURL)
 	for name, value := range vars {
 		t.Setenv(name, value)
 	}
@@ -48,6 +54,20 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", cfg.RabbitMQ.URL, "the RabbitMQ client settings are read too")
 	assert.Equal(t, config.ServiceName, config.RabbitMQ(cfg).ConnectionName, "the connection is named after the service")
 	assert.Equal(t, cfg.HTTPAddr, config.HTTPServer(cfg).Addr)
+
+	store := config.Idempotency(cfg)
+	assert.Equal(t, postgresURL, store.URL)
+	assert.Empty(t, store.PasswordFile)
+	assert.Equal(t, 2*time.Second, store.QueryTimeout)
+	assert.Equal(t, 24*time.Hour, store.Retention)
+	assert.Equal(t, 30*time.Second, store.Lease, "no request outlives the HTTP write timeout")
+}
+
+func TestPostgresURLIsRequired(t *testing.T) {
+	setEnv(t, map[string]string{"POSTGRES_URL": ""})
+	_, err := platformconfig.Load[config.Config]()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "POSTGRES_URL: must be set")
 }
 
 func TestLoadReadsNestedBrokerVariables(t *testing.T) {
@@ -85,6 +105,10 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"no replicas", map[string]string{"KAFKA_TOPIC_REPLICATION": "0"}, "KAFKA_TOPIC_REPLICATION"},
 		{"bad Kafka setting", map[string]string{"KAFKA_REQUEST_TIMEOUT": "0s"}, "KAFKA_REQUEST_TIMEOUT"},
 		{"bad RabbitMQ URL", map[string]string{"RABBITMQ_URL": "http://rabbitmq"}, "RABBITMQ_URL"},
+		{"PostgreSQL URL not a URL", map[string]string{"POSTGRES_URL": "postgres://a:b@host:notaport/db"}, "POSTGRES_URL"},
+		{"PostgreSQL timeout zero", map[string]string{"POSTGRES_TIMEOUT": "0s"}, "POSTGRES_TIMEOUT"},
+		{"store timeouts outlast the HTTP write timeout", map[string]string{"POSTGRES_TIMEOUT": "12s"}, "POSTGRES_TIMEOUT"},
+		{"no retention", map[string]string{"IDEMPOTENCY_KEY_RETENTION": "0s"}, "IDEMPOTENCY_KEY_RETENTION"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,12 +16,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/backend-prep/backend-prep/libs/brokertest"
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/httpapi"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency/idempotencytest"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/validatorclient"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/validatortest"
 )
+
+func TestMain(m *testing.M) { brokertest.Main(m) }
 
 // broker stands in for a broker publisher: it records the events it confirms, or fails.
 type broker struct {
@@ -78,6 +83,8 @@ type apiOptions struct {
 	validatorTimeout time.Duration
 	publishTimeout   time.Duration
 	kafka, rabbitmq  *broker
+	// keys is the idempotency store; nil: a store of its own on the real PostgreSQL.
+	keys *idempotency.Store
 }
 
 const retryAfter = 3 * time.Second
@@ -108,13 +115,30 @@ func newAPI(t testing.TB, opts apiOptions) *api {
 	t.Cleanup(func() { _ = client.Close() })
 	svc, err := orders.NewService(client, []orders.Publisher{opts.kafka, opts.rabbitmq}, orders.Options{PublishTimeout: opts.publishTimeout})
 	require.NoError(t, err)
+	if opts.keys == nil {
+		opts.keys = openStore(t, idempotencytest.URL(t))
+	}
 	reg := prometheus.NewRegistry()
-	h, err := httpapi.NewHandler(svc, reg, httpapi.Options{RetryAfter: retryAfter})
+	h, err := httpapi.NewHandler(svc, opts.keys, reg, httpapi.Options{RetryAfter: retryAfter})
 	require.NoError(t, err)
 	e, err := httpserver.New(zap.NewNop(), reg)
 	require.NoError(t, err)
 	h.Register(e)
 	return &api{echo: e, validator: opts.validator, kafka: opts.kafka, rabbitmq: opts.rabbitmq}
+}
+
+// openStore returns a migrated idempotency store on the database at url, as order-api opens it.
+func openStore(t testing.TB, url string) *idempotency.Store {
+	t.Helper()
+	pool, err := idempotency.NewPool(idempotency.Config{URL: url})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	keys, err := idempotency.New(pool, idempotency.Options{Retention: time.Hour, Lease: 30 * time.Second, QueryTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, keys.Migrate(ctx))
+	return keys
 }
 
 // serve runs one request through the API.

@@ -17,7 +17,8 @@ import (
 )
 
 // FuzzPlaceOrder posts arbitrary bodies and Idempotency-Keys to POST /v1/orders and checks what
-// must hold for any input: no panic, only the contract's statuses (never a 5xx for bad input),
+// must hold for any input: no panic, only the contract's statuses (never a 5xx for bad input;
+// a key seen before with another body is a 422 idempotency-key-reused),
 // every error an RFC 9457 problem matching its status, and every accepted order one that an
 // independent reading of the body finds valid and correctly priced.
 //
@@ -73,8 +74,10 @@ func FuzzPlaceOrder(f *testing.F) {
 			t.Fatalf("problem status %d in a %d response", p.Status, resp.StatusCode)
 		case !strings.HasPrefix(p.Type, httpapi.ProblemTypeBase), p.Title == "", p.Detail == "":
 			t.Fatalf("incomplete problem %+v", p)
-		case (resp.StatusCode == http.StatusUnprocessableEntity) != (len(p.Violations) > 0):
-			t.Fatalf("violations %v in a %d response", p.Violations, resp.StatusCode)
+		case (p.Type == typeInvalid) != (len(p.Violations) > 0):
+			t.Fatalf("violations %v in a %s problem", p.Violations, p.Type)
+		case resp.StatusCode == http.StatusUnprocessableEntity && p.Type != typeInvalid && p.Type != typeKeyReused:
+			t.Fatalf("a 422 of type %s", p.Type)
 		}
 	})
 }

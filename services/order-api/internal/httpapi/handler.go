@@ -9,9 +9,20 @@
 // that breaks a rule — a missing member, customer_id length or characters, 1 to 50 items,
 // quantity 1 to 1000 (so 0, -1 and 1e30 are 422), or the validator's verdict (an unknown SKU) —
 // and lists every broken rule in violations at once.
+//
+// Idempotency-Key: a request with a key is recorded in the idempotency store (package
+// idempotency, PostgreSQL) before the order is placed, keyed by (customer_id, key) and bound to a
+// fingerprint of the decoded order. The same order again gets the same answer (202, the same
+// order_id); another order under the same key is refused with 422 (idempotency-key-reused), and
+// a retry while the first attempt is still processed with 409 (idempotency-key-in-flight), as
+// the IETF Idempotency-Key draft asks. When the store cannot record the key, the order is not
+// placed: 503. Requests without a key never touch the store.
 package httpapi
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +39,7 @@ import (
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
 	"github.com/backend-prep/backend-prep/libs/platform/logging"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 )
 
@@ -43,12 +55,17 @@ type Options struct {
 // Handler serves POST /v1/orders.
 type Handler struct {
 	orders     *orders.Service
+	keys       *idempotency.Store
 	retryAfter string
 	metrics    *metrics
 }
 
-// NewHandler returns the handler placing orders with svc; it registers its metrics on reg.
-func NewHandler(svc *orders.Service, reg prometheus.Registerer, opts Options) (*Handler, error) {
+// NewHandler returns the handler placing orders with svc and recording Idempotency-Keys in keys;
+// it registers its metrics on reg.
+func NewHandler(svc *orders.Service, keys *idempotency.Store, reg prometheus.Registerer, opts Options) (*Handler, error) {
+	if keys == nil {
+		return nil, errors.New("httpapi: no idempotency store")
+	}
 	if opts.RetryAfter <= 0 {
 		return nil, fmt.Errorf("httpapi: retry-after must be positive, got %s", opts.RetryAfter)
 	}
@@ -58,6 +75,7 @@ func NewHandler(svc *orders.Service, reg prometheus.Registerer, opts Options) (*
 	}
 	return &Handler{
 		orders:     svc,
+		keys:       keys,
 		retryAfter: strconv.Itoa(int(math.Ceil(opts.RetryAfter.Seconds()))),
 		metrics:    m,
 	}, nil
@@ -92,13 +110,82 @@ func (h *Handler) placeOrder(c echo.Context) error {
 	ctx := logging.WithFields(c.Request().Context(), zap.String("trace_id", traceID(req.Traceparent)))
 	c.SetRequest(c.Request().WithContext(ctx)) // the access log line carries the trace ID
 
-	placed, err := h.orders.Place(ctx, req)
+	// An order that breaks the contract's rules is refused before the key is looked at: it
+	// could not be placed, and bad input never depends on the store (never a 5xx).
+	if vs := req.Order.Check(); len(vs) > 0 {
+		return h.fail(c, &orders.RejectedError{Violations: vs})
+	}
+	claim, err := h.claim(ctx, req)
 	if err != nil {
 		return h.fail(c, err)
 	}
+
+	placed, err := h.orders.Place(ctx, req)
+	var recordErr error
+	if claim != nil {
+		recordErr = claim.Finish(ctx, outcomeForKey(err))
+	}
+	if err != nil {
+		return h.fail(c, errors.Join(err, recordErr))
+	}
 	c.SetRequest(c.Request().WithContext(logging.WithFields(ctx, zap.String("order_id", placed.GetOrderId()))))
 	h.metrics.accepted.Inc()
-	return c.JSON(http.StatusAccepted, acceptedBody(placed))
+	if werr := c.JSON(http.StatusAccepted, acceptedBody(placed)); werr != nil {
+		return errors.Join(werr, recordErr)
+	}
+	// The order is placed and the key stays bound to it; only its state could not be recorded,
+	// so a retry waits out the lease (409) before it is answered again. The access log says so.
+	return recordErr
+}
+
+// claim binds the request's Idempotency-Key to its order; nil without a key.
+func (h *Handler) claim(ctx context.Context, req orders.Request) (*idempotency.Claim, error) {
+	if req.IdempotencyKey == "" {
+		return nil, nil //nolint:nilnil // no key, nothing to hold
+	}
+	orderID, err := orders.OrderID(req.Order.CustomerID, req.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	return h.keys.Claim(ctx, idempotency.Request{
+		CustomerID:  req.Order.CustomerID,
+		Key:         req.IdempotencyKey,
+		Fingerprint: fingerprint(req.Order),
+		OrderID:     orderID,
+	})
+}
+
+// outcomeForKey says what placing the order did, as the idempotency store records it.
+func outcomeForKey(err error) idempotency.Outcome {
+	var rejected *orders.RejectedError
+	switch {
+	case err == nil:
+		return idempotency.Accepted
+	case errors.As(err, &rejected), errors.Is(err, orders.ErrValidatorUnavailable):
+		return idempotency.NotPlaced // nothing was published
+	default:
+		return idempotency.MaybePlaced
+	}
+}
+
+// fingerprint identifies an order under its Idempotency-Key: SHA-256 of the decoded order —
+// customer_id, then each item's sku and quantity in the request's order — each value
+// length-prefixed, so no two orders share an encoding. The JSON spelling does not matter
+// (whitespace, member order, escapes, 2 or 2.0); the items' order does, as it does in the answer.
+func fingerprint(o orders.Order) []byte {
+	h := sha256.New()
+	write := func(s string) {
+		_, _ = h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+		_, _ = h.Write([]byte(s))
+	}
+	write("order-api/fingerprint/v1")
+	write(o.CustomerID)
+	_, _ = h.Write(binary.AppendUvarint(nil, uint64(len(o.Items))))
+	for _, item := range o.Items {
+		write(item.SKU)
+		_, _ = h.Write(binary.BigEndian.AppendUint64(nil, uint64(item.Quantity)))
+	}
+	return h.Sum(nil)
 }
 
 // readRequest checks the request in the order that costs least first: headers, then the body.

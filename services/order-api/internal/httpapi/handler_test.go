@@ -66,6 +66,8 @@ const (
 	typeMediaType   = httpapi.ProblemTypeBase + "unsupported-media-type"
 	typeInvalid     = httpapi.ProblemTypeBase + "invalid-order"
 	typeUnavailable = httpapi.ProblemTypeBase + "unavailable"
+	typeKeyReused   = httpapi.ProblemTypeBase + "idempotency-key-reused"
+	typeKeyInFlight = httpapi.ProblemTypeBase + "idempotency-key-in-flight"
 
 	lengthReason   = "must be 1 to 64 characters long"
 	charsReason    = "may contain only the characters A-Z, a-z, 0-9, '_' and '-'"

@@ -22,11 +22,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_rejected_total",
-			Help: "Orders answered with 4xx, by reason: malformed, too_large, unsupported_media_type, invalid.",
+			Help: "Orders answered with 4xx, by reason: malformed, too_large, unsupported_media_type, invalid, idempotency_key_reused, idempotency_key_in_flight.",
 		}, []string{"reason"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_failed_total",
-			Help: "Orders answered with 5xx, by reason: validator_unavailable, broker_unavailable, internal.",
+			Help: "Orders answered with 5xx, by reason: validator_unavailable, broker_unavailable, idempotency_store_unavailable, internal.",
 		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.failed} {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/config"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 )
 
@@ -14,6 +15,6 @@ var Module = fx.Module("httpapi",
 	fx.Provide(httpserver.AsRoutes(newHandler)),
 )
 
-func newHandler(svc *orders.Service, reg prometheus.Registerer, cfg config.Config) (*Handler, error) {
-	return NewHandler(svc, reg, Options{RetryAfter: cfg.RetryAfter})
+func newHandler(svc *orders.Service, keys *idempotency.Store, reg prometheus.Registerer, cfg config.Config) (*Handler, error) {
+	return NewHandler(svc, keys, reg, Options{RetryAfter: cfg.RetryAfter})
 }

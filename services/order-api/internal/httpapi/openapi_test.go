@@ -1,14 +1,18 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/backend-prep/backend-prep/libs/platform/openapitest"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency/idempotencytest"
 )
 
 // documentPath is the service's OpenAPI document, relative to this package.
@@ -75,6 +79,29 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 				require.Equal(t, http.StatusServiceUnavailable, checkResponse(t, a, post(validBody)))
 			})
 		}
+	})
+
+	t.Run("idempotency", func(t *testing.T) {
+		url := idempotencytest.URL(t)
+		keys := openStore(t, url)
+		a := newAPI(t, apiOptions{keys: keys})
+		require.Equal(t, http.StatusAccepted, checkResponse(t, a, post(validBody, "Idempotency-Key", "k-doc")))
+		require.Equal(t, http.StatusUnprocessableEntity,
+			checkResponse(t, a, post(withItem(`{"sku": "BOOK-001", "quantity": 3}`), "Idempotency-Key", "k-doc")))
+
+		slow := newAPI(t, apiOptions{keys: keys, rabbitmq: &broker{name: "rabbitmq", hang: true}, publishTimeout: 2 * time.Second})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp := slow.serve(orderRequest(validBody, "Idempotency-Key", "k-doc-slow"))
+			_ = resp.Body.Close()
+		}()
+		require.Eventually(t, func() bool {
+			r, ok, err := keys.Get(context.Background(), "c-42", "k-doc-slow")
+			return err == nil && ok && r.State == idempotency.StateProcessing
+		}, 5*time.Second, 20*time.Millisecond)
+		require.Equal(t, http.StatusConflict, checkResponse(t, a, post(validBody, "Idempotency-Key", "k-doc-slow")))
+		<-done
 	})
 
 	for _, status := range declared {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/backend-prep/backend-prep/libs/platform/httpserver"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 )
 
@@ -22,6 +23,8 @@ const (
 	TypeUnsupportedMediaType = ProblemTypeBase + "unsupported-media-type"
 	TypeInvalidOrder         = ProblemTypeBase + "invalid-order"
 	TypeUnavailable          = ProblemTypeBase + "unavailable"
+	TypeIdempotencyKeyReused = ProblemTypeBase + "idempotency-key-reused"
+	TypeIdempotencyKeyInUse  = ProblemTypeBase + "idempotency-key-in-flight"
 )
 
 // problem is an RFC 9457 problem details body, with the violations of a 422.
@@ -47,7 +50,7 @@ func (e *idempotencyKeyError) Error() string { return e.reason }
 // outcome is how a failed request is answered and counted.
 type outcome struct {
 	problem problem
-	// retry is set for 503s: the request may succeed later.
+	// retry is set for 503s and 409s: the request may succeed later.
 	retry bool
 	// metric is orders_rejected_total's reason for a 4xx, orders_failed_total's for a 5xx.
 	metric string
@@ -81,6 +84,14 @@ func outcomeOf(err error) outcome {
 			p.Violations[i] = violation{Field: v.Field, Reason: v.Reason}
 		}
 		return outcome{problem: p, metric: "invalid"}
+	case errors.Is(err, idempotency.ErrKeyReused):
+		return outcome{problem: newProblem(http.StatusUnprocessableEntity, TypeIdempotencyKeyReused, "Idempotency-Key already used",
+			"this Idempotency-Key was already used for a different order; an Idempotency-Key must not be reused with another request. Send the original order unchanged to get its answer, or use a new key for a new order"),
+			metric: "idempotency_key_reused"}
+	case errors.Is(err, idempotency.ErrInFlight):
+		return outcome{problem: newProblem(http.StatusConflict, TypeIdempotencyKeyInUse, "Request in progress",
+			"a request with this Idempotency-Key and the same order is still being processed; retry it unchanged once that one has finished"),
+			retry: true, metric: "idempotency_key_in_flight"}
 	case errors.Is(err, orders.ErrValidatorUnavailable):
 		return outcome{problem: newProblem(http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable",
 			"the order could not be validated right now and was not placed; retry later, and retrying with the same Idempotency-Key is safe"),
@@ -89,6 +100,11 @@ func outcomeOf(err error) outcome {
 		return outcome{problem: newProblem(http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable",
 			"the order could not be confirmed by the message brokers and may or may not have been placed; retrying with the same Idempotency-Key is safe: it yields the same order_id, and the order is processed once"),
 			retry: true, metric: "broker_unavailable"}
+	// After the order's own failures: a failed record of their outcome must not hide them.
+	case errors.Is(err, idempotency.ErrUnavailable):
+		return outcome{problem: newProblem(http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable",
+			"the order's Idempotency-Key could not be recorded right now, so the order was not placed; retry later with the same Idempotency-Key"),
+			retry: true, metric: "idempotency_store_unavailable"}
 	default:
 		return outcome{problem: newProblem(http.StatusInternalServerError, "about:blank", http.StatusText(http.StatusInternalServerError), ""), metric: "internal"}
 	}
