@@ -43,7 +43,7 @@ type rebuild struct {
 	started time.Time
 	next    int64 // offset after the last record handled; -1 before the first
 	target  int64 // the partition's high watermark seen after the assignment; -1 until seen
-	empty   bool  // the partition held no records when target was seen
+	empty   bool  // nothing to read when target was seen: no record retained below it
 	records int64
 }
 
@@ -119,8 +119,14 @@ func decode(msg *kafka.Message) (stats.Order, string, error) {
 }
 
 // Assigned starts the partitions this replica gained from scratch: their stats are reset and
-// their records are read again from the beginning of the log.
+// their records are read again from the beginning of the log. It is called at the end of every
+// rebalance, also when the replica gained nothing: from the first call on, the replica knows
+// which partitions are its own.
 func (h *Handler) Assigned(_ context.Context, partitions []kafka.TopicPartition) (map[kafka.TopicPartition]kafka.Offset, error) {
+	h.stats.Join()
+	if len(partitions) == 0 {
+		return nil, nil
+	}
 	now := h.now()
 	h.mu.Lock()
 	for _, tp := range partitions {
@@ -150,6 +156,14 @@ func (h *Handler) Revoked(_ context.Context, partitions []kafka.TopicPartition) 
 	h.log.Info("dropped the stats of revoked partitions", zap.Int32s("partitions", numbers(partitions)))
 }
 
+// Lost forgets the partitions the group took away without this replica giving them up (it
+// missed its session timeout): until the group assigns it partitions again, it does not know
+// what it owns, and serves nothing.
+func (h *Handler) Lost(ctx context.Context, partitions []kafka.TopicPartition) {
+	h.stats.Leave()
+	h.Revoked(ctx, partitions)
+}
+
 // Assignments is signalled after partitions were assigned, so that the lag monitor reads their
 // high watermarks without waiting for its next round.
 func (h *Handler) Assignments() <-chan struct{} { return h.assigned }
@@ -166,9 +180,9 @@ func (h *Handler) ObserveLag(lags []kafka.PartitionLag) (waiting bool) {
 			continue
 		}
 		r.target = l.HighWatermark
-		// Lag counts from the oldest retained record while nothing is committed, so zero then
-		// means there is nothing to read.
-		r.empty = l.HighWatermark == 0 || (l.Committed < 0 && l.Lag == 0)
+		// Retention may have deleted every record (the low watermark caught up with the high
+		// one), whatever the group committed before: then there is nothing to replay.
+		r.empty = l.LowWatermark >= l.HighWatermark
 		h.finishIfDone(l.Partition, r)
 	}
 	for _, r := range h.rebuilding {
@@ -199,6 +213,7 @@ func (h *Handler) finishIfDone(partition int32, r *rebuild) {
 	}
 	took := h.now().Sub(r.started)
 	delete(h.rebuilding, partition)
+	h.stats.Rebuilt(partition)
 	h.metrics.rebuilding.Set(float64(len(h.rebuilding)))
 	h.metrics.rebuildSeconds.Observe(took.Seconds())
 	h.log.Info("partition rebuilt", zap.Int32("partition", partition),
@@ -217,14 +232,11 @@ func (h *Handler) Rebuilding() []int32 {
 	return parts
 }
 
-// Ready fails while a partition is being rebuilt: the stats this replica serves are incomplete
-// until every partition it owns was replayed up to where the log ended when it was assigned.
-func (h *Handler) Ready(context.Context) error {
-	if parts := h.Rebuilding(); len(parts) > 0 {
-		return fmt.Errorf("rebuilding partitions %v from the beginning of the log", parts)
-	}
-	return nil
-}
+// Ready fails while the stats are not the right answer: before the replica is in its consumer
+// group (it does not know its partitions yet), and while a partition is being rebuilt, until
+// every partition it owns was replayed up to where the log ended when it was assigned. A
+// replica the group gave no partition (more replicas than partitions) is ready.
+func (h *Handler) Ready(context.Context) error { return h.stats.Complete() }
 
 func numbers(partitions []kafka.TopicPartition) []int32 {
 	out := make([]int32, len(partitions))

@@ -323,7 +323,7 @@ func TestHandler_RevokedDropsThePartition(t *testing.T) {
 	assert.EqualValues(t, 1999, snap.RevenueCents)
 }
 
-// lag is a lag reading of one partition of topic.
+// lag is a lag reading of one partition of topic whose log starts at offset 0.
 func lag(partition int32, committed, high, lagged int64) kafka.PartitionLag {
 	return kafka.PartitionLag{
 		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: partition},
@@ -331,10 +331,21 @@ func lag(partition int32, committed, high, lagged int64) kafka.PartitionLag {
 	}
 }
 
+// retained is lag with the oldest retained offset low.
+func retained(partition int32, low, committed, high, lagged int64) kafka.PartitionLag {
+	l := lag(partition, committed, high, lagged)
+	l.LowWatermark = low
+	return l
+}
+
 func TestHandler_ReadyOnceEveryRebuildReachedTheEndOfTheLog(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	require.NoError(t, f.handler.Ready(ctx), "nothing owned, nothing to rebuild")
+	assert.EqualError(t, f.handler.Ready(ctx), "joining the consumer group: no partition assignment yet",
+		"not in the group yet: it does not know which partitions are its own")
+
+	f.assign(t)
+	require.NoError(t, f.handler.Ready(ctx), "in the group, nothing owned (more replicas than partitions), nothing to rebuild")
 
 	f.assign(t, 0, 1, 2)
 	assert.EqualError(t, f.handler.Ready(ctx), "rebuilding partitions [0 1 2] from the beginning of the log")
@@ -354,7 +365,7 @@ func TestHandler_ReadyOnceEveryRebuildReachedTheEndOfTheLog(t *testing.T) {
 	assert.True(t, waiting, "partition 2 still waits for a reading")
 	assert.Equal(t, []int32{0, 2}, f.handler.Rebuilding())
 
-	waiting = f.handler.ObserveLag([]kafka.PartitionLag{lag(0, 2, 5, 3), lag(2, -1, 7, 0)})
+	waiting = f.handler.ObserveLag([]kafka.PartitionLag{lag(0, 2, 5, 3), retained(2, 7, -1, 7, 0)})
 	assert.False(t, waiting)
 	assert.Equal(t, []int32{0}, f.handler.Rebuilding(),
 		"partition 2 holds only expired records: nothing to read; partition 0 keeps its first target")
@@ -383,4 +394,76 @@ func TestHandler_RevokedEndsTheRebuild(t *testing.T) {
 	f.revoke(1)
 	assert.Equal(t, []int32{0}, f.handler.Rebuilding())
 	assert.InDelta(t, 1, f.metric(t, "analytics_partitions_rebuilding"), 0)
+}
+
+func TestHandler_APartitionEmptiedByRetentionIsRebuiltAtOnce(t *testing.T) {
+	// Retention deleted every record: the low watermark caught up with the high one. Nothing
+	// will ever be delivered, so waiting for the replay to reach the high watermark would wait
+	// forever, whatever the group committed before.
+	tests := []struct {
+		name    string
+		reading kafka.PartitionLag
+	}{
+		{"committed up to the end", retained(0, 40, 40, 40, 0)},
+		{"committed offset below the log start", retained(0, 40, 12, 40, 0)},
+		{"nothing committed", retained(0, 40, -1, 40, 0)},
+		{"never written", retained(0, 0, -1, 0, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.assign(t, 0)
+			require.Error(t, f.handler.Ready(context.Background()))
+			assert.False(t, f.handler.ObserveLag([]kafka.PartitionLag{tt.reading}))
+			assert.NoError(t, f.handler.Ready(context.Background()))
+			assert.Empty(t, f.handler.Rebuilding())
+		})
+	}
+
+	t.Run("records left after the log start are still replayed", func(t *testing.T) {
+		f := newFixture(t)
+		f.assign(t, 0)
+		f.handler.ObserveLag([]kafka.PartitionLag{retained(0, 40, 12, 42, 2)})
+		require.Error(t, f.handler.Ready(context.Background()))
+		require.NoError(t, f.handler.Handle(context.Background(), record(t, 0, 40, placed("o-1", 1))))
+		require.Error(t, f.handler.Ready(context.Background()))
+		require.NoError(t, f.handler.Handle(context.Background(), record(t, 0, 41, placed("o-2", 1))))
+		assert.NoError(t, f.handler.Ready(context.Background()))
+	})
+}
+
+func TestHandler_ARebalanceThatGivesPartitionsMakesItUnreadyUntilTheyAreRebuilt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.assign(t, 0)
+	f.handler.ObserveLag([]kafka.PartitionLag{lag(0, -1, 0, 0)})
+	require.NoError(t, f.handler.Ready(ctx))
+
+	// Another replica left: this one gains partition 2, keeps 0.
+	f.assign(t, 2)
+	assert.EqualError(t, f.handler.Ready(ctx), "rebuilding partitions [2] from the beginning of the log")
+	f.handler.ObserveLag([]kafka.PartitionLag{lag(0, -1, 0, 0), lag(2, -1, 1, 1)})
+	require.NoError(t, f.handler.Handle(ctx, record(t, 2, 0, placed("o-1", 1))))
+	require.NoError(t, f.handler.Ready(ctx))
+
+	// A rebalance that takes partition 2 away and gives nothing leaves it ready with 0.
+	f.revoke(2)
+	f.assign(t)
+	require.NoError(t, f.handler.Ready(ctx))
+	assert.Equal(t, []int32{0}, f.stats.Snapshot().Partitions)
+}
+
+func TestHandler_LostPartitionsLeaveTheGroupUntilTheNextAssignment(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.assign(t, 0, 1)
+	f.handler.ObserveLag([]kafka.PartitionLag{lag(0, -1, 0, 0), lag(1, -1, 0, 0)})
+	require.NoError(t, f.handler.Ready(ctx))
+
+	f.handler.Lost(ctx, topicPartitions(0, 1))
+	assert.EqualError(t, f.handler.Ready(ctx), "joining the consumer group: no partition assignment yet")
+	assert.Empty(t, f.stats.Snapshot().Partitions)
+
+	f.assign(t, 1)
+	assert.EqualError(t, f.handler.Ready(ctx), "rebuilding partitions [1] from the beginning of the log")
 }

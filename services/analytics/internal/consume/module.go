@@ -31,12 +31,13 @@ func NewConsumer(cfg kafka.Config, s Settings, h *Handler, log *zap.Logger) (*ka
 		Handler:    h.Handle,
 		OnAssigned: h.Assigned,
 		OnRevoked:  h.Revoked,
+		OnLost:     h.Lost,
 	}, log)
 }
 
 // Module consumes the orders topic into the graph's *stats.Stats. It needs a kafka.Config and
 // Settings, and contributes the readiness checks "kafka" (the consumer runs and a broker
-// answers) and "stats" (no owned partition is being rebuilt).
+// answers) and "stats" (the replica is in its group and no owned partition is being rebuilt).
 var Module = fx.Module("consume",
 	fx.Provide(
 		NewMetrics,

@@ -41,20 +41,19 @@ func TestGetStats(t *testing.T) {
 		body  string // exactly, byte for byte after trimming the final newline
 	}{
 		{
-			name:  "nothing owned yet: zeros, an empty object and an empty list",
-			setup: func(*testing.T, *stats.Stats) {},
+			name:  "in the group, nothing owned (more replicas than partitions): zeros, an empty object and an empty list",
+			setup: func(_ *testing.T, s *stats.Stats) { s.Join() },
 			body:  `{"orders":0,"revenue_cents":0,"by_sku":{},"partitions":[],"updated_at":"2025-03-01T12:04:05Z"}`,
 		},
 		{
 			name:  "owned partitions without orders",
-			setup: func(_ *testing.T, s *stats.Stats) { s.Reset(2); s.Reset(0) },
+			setup: func(_ *testing.T, s *stats.Stats) { owned(s, 2, 0) },
 			body:  `{"orders":0,"revenue_cents":0,"by_sku":{},"partitions":[0,2],"updated_at":"2025-03-01T12:04:05Z"}`,
 		},
 		{
 			name: "distinct orders over the partitions owned, integers as numbers",
 			setup: func(t *testing.T, s *stats.Stats) {
-				s.Reset(0)
-				s.Reset(2)
+				owned(s, 0, 2)
 				for _, a := range []struct {
 					partition int32
 					order     stats.Order
@@ -89,8 +88,67 @@ func TestGetStats(t *testing.T) {
 	}
 }
 
+// owned makes s a group member that owns partitions, rebuilt (replayed up to the end of the log).
+func owned(s *stats.Stats, partitions ...int32) {
+	s.Join()
+	for _, p := range partitions {
+		s.Reset(p)
+		s.Rebuilt(p)
+	}
+}
+
+func TestGetStats_UnavailableUntilTheTotalsAreRight(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *stats.Stats)
+		body  string
+	}{
+		{
+			name:  "not in the group yet: which partitions are its own is unknown",
+			setup: func(*stats.Stats) {},
+			body: `{"type":"/problems/joining-group","title":"Joining the consumer group","status":503,` +
+				`"detail":"joining the consumer group: no partition assignment yet","rebuilding":[]}`,
+		},
+		{
+			name: "partitions still being replayed",
+			setup: func(s *stats.Stats) {
+				owned(s, 1)
+				s.Reset(2)
+				s.Reset(0)
+			},
+			body: `{"type":"/problems/rebuilding","title":"Rebuilding the stats from the log","status":503,` +
+				`"detail":"rebuilding partitions [0 2] from the beginning of the log","rebuilding":[0,2]}`,
+		},
+		{
+			name: "out of the group again after losing its partitions",
+			setup: func(s *stats.Stats) {
+				owned(s, 0)
+				s.Drop(0)
+				s.Leave()
+			},
+			body: `{"type":"/problems/joining-group","title":"Joining the consumer group","status":503,` +
+				`"detail":"joining the consumer group: no partition assignment yet","rebuilding":[]}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := stats.New(func() time.Time { return at })
+			tt.setup(s)
+
+			rec := get(t, s, "/v1/stats")
+
+			require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+			assert.Equal(t, httpserver.ProblemContentType, rec.Header().Get("Content-Type"))
+			assert.Equal(t, "2", rec.Header().Get("Retry-After"))
+			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+			assert.Equal(t, tt.body, trimNewline(rec.Body.String()))
+		})
+	}
+}
+
 func TestGetStats_UpdatedAtKeepsSubsecondPrecision(t *testing.T) {
 	s := stats.New(func() time.Time { return at.Add(250 * time.Millisecond) })
+	s.Join()
 	rec := get(t, s, "/v1/stats")
 	assert.Contains(t, rec.Body.String(), `"updated_at":"2025-03-01T12:04:05.25Z"`)
 }

@@ -57,14 +57,15 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 		clock time.Time
 		setup func(t *testing.T, s *stats.Stats)
 	}{
-		{name: "nothing owned yet", clock: at, setup: func(*testing.T, *stats.Stats) {}},
-		{name: "partitions without orders", clock: at, setup: func(_ *testing.T, s *stats.Stats) { s.Reset(2); s.Reset(0) }},
+		{name: "not in the group yet", clock: at, setup: func(*testing.T, *stats.Stats) {}},
+		{name: "rebuilding", clock: at, setup: func(_ *testing.T, s *stats.Stats) { owned(s, 1); s.Reset(0) }},
+		{name: "in the group, nothing owned", clock: at, setup: func(_ *testing.T, s *stats.Stats) { s.Join() }},
+		{name: "partitions without orders", clock: at, setup: func(_ *testing.T, s *stats.Stats) { owned(s, 2, 0) }},
 		{
 			name:  "orders, a duplicate and a huge total, updated_at with a fraction of a second",
 			clock: at.Add(250 * time.Millisecond),
 			setup: func(t *testing.T, s *stats.Stats) {
-				s.Reset(0)
-				s.Reset(1)
+				owned(s, 0, 1)
 				for _, a := range []struct {
 					partition int32
 					order     stats.Order
@@ -83,7 +84,7 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 			name:  "a partition dropped again",
 			clock: at,
 			setup: func(t *testing.T, s *stats.Stats) {
-				s.Reset(0)
+				owned(s, 0)
 				_, err := s.Add(0, stats.Order{ID: "o-1", TotalCents: 1299, Lines: []stats.Line{line("BOOK-001", 1, 1299)}})
 				require.NoError(t, err)
 				s.Drop(0)
@@ -156,6 +157,12 @@ func TestOpenAPIDocumentRejectsWhatTheContractForbids(t *testing.T) {
 		{"no Cache-Control", 200, "application/json", "", valid},
 		{"not JSON", 200, "text/plain", "no-store", valid},
 		{"an undeclared status", 500, "application/problem+json", "no-store", `{"type":"about:blank","title":"Internal Server Error","status":500}`},
+		{"a 503 of an undeclared problem type", 503, "application/problem+json", "no-store",
+			`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"x","rebuilding":[]}`},
+		{"a 503 as JSON rather than a problem", 503, "application/json", "no-store",
+			`{"type":"/problems/rebuilding","title":"Rebuilding the stats from the log","status":503,"detail":"x","rebuilding":[0]}`},
+		{"a 503 without rebuilding", 503, "application/problem+json", "no-store",
+			`{"type":"/problems/rebuilding","title":"Rebuilding the stats from the log","status":503,"detail":"x"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := response(tc.status, tc.contentType, tc.cacheControl, tc.body)
@@ -171,6 +178,9 @@ func response(status int, contentType, cacheControl, body string) *http.Response
 	rec.Header().Set("Content-Type", contentType)
 	if cacheControl != "" {
 		rec.Header().Set("Cache-Control", cacheControl)
+	}
+	if status == http.StatusServiceUnavailable {
+		rec.Header().Set("Retry-After", "2")
 	}
 	rec.WriteHeader(status)
 	_, _ = rec.WriteString(body)

@@ -97,10 +97,49 @@ type Snapshot struct {
 	// UpdatedAt is when the totals last changed (an order counted, a partition reset or dropped),
 	// or when the Stats were created; UTC.
 	UpdatedAt time.Time
+	// Member tells whether the replica is in its consumer group, so that Partitions are all it
+	// owns; false before the group assigned it anything (even nothing) and after it lost its
+	// partitions.
+	Member bool
+	// Rebuilding are the owned partitions whose replay has not reached the end of the log as it
+	// was when they were assigned, ascending; never nil.
+	Rebuilding []int32
+}
+
+// Complete returns nil when the snapshot is the right answer for the partitions it names, or an
+// *IncompleteError saying why it is not: the replica is not in its group yet, or some partitions
+// are still being rebuilt.
+func (s Snapshot) Complete() error { return incomplete(s.Member, s.Rebuilding) }
+
+// IncompleteError says why the totals are not the right answer yet.
+type IncompleteError struct {
+	// Joining is true while the replica is not in its consumer group: it does not know which
+	// partitions are its own.
+	Joining bool
+	// Rebuilding are the owned partitions still being replayed, ascending.
+	Rebuilding []int32
+}
+
+func (e *IncompleteError) Error() string {
+	if e.Joining {
+		return "joining the consumer group: no partition assignment yet"
+	}
+	return fmt.Sprintf("rebuilding partitions %v from the beginning of the log", e.Rebuilding)
+}
+
+func incomplete(member bool, rebuilding []int32) error {
+	switch {
+	case !member:
+		return &IncompleteError{Joining: true, Rebuilding: rebuilding}
+	case len(rebuilding) > 0:
+		return &IncompleteError{Rebuilding: rebuilding}
+	}
+	return nil
 }
 
 // partition is the aggregate of one partition.
 type partition struct {
+	rebuilt      bool // the replay reached the end of the log as it was at assignment
 	seen         map[string]struct{}
 	orders       int64
 	revenueCents int64
@@ -117,6 +156,7 @@ type Stats struct {
 	now func() time.Time
 
 	mu         sync.RWMutex
+	member     bool
 	partitions map[int32]*partition
 	updatedAt  time.Time
 }
@@ -126,8 +166,53 @@ func New(now func() time.Time) *Stats {
 	return &Stats{now: now, partitions: make(map[int32]*partition), updatedAt: now().UTC()}
 }
 
-// Reset makes p owned and empty, discarding whatever was known of it: the caller is about to
-// replay p from its beginning.
+// Join records that the replica is in its consumer group: the partitions it owns are all it
+// answers for, even when there are none.
+func (s *Stats) Join() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.member = true
+}
+
+// Leave records that the replica is out of its consumer group (it lost its partitions) until
+// the next Join.
+func (s *Stats) Leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.member = false
+}
+
+// Rebuilt records that p's replay reached the end of the log as it was when p was assigned:
+// from now on its totals are complete. A partition not owned is ignored.
+func (s *Stats) Rebuilt(p int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if part, ok := s.partitions[p]; ok {
+		part.rebuilt = true
+	}
+}
+
+// Complete is Snapshot().Complete() without copying the totals.
+func (s *Stats) Complete() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return incomplete(s.member, s.rebuilding())
+}
+
+// rebuilding lists the owned partitions not rebuilt yet, ascending; s.mu must be held.
+func (s *Stats) rebuilding() []int32 {
+	out := []int32{}
+	for p, part := range s.partitions {
+		if !part.rebuilt {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Reset makes p owned, empty and not rebuilt, discarding whatever was known of it: the caller is
+// about to replay p from its beginning, and calls Rebuilt once the replay caught up.
 func (s *Stats) Reset(p int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,6 +271,8 @@ func (s *Stats) Snapshot() Snapshot {
 		BySKU:      make(map[string]SKUTotals),
 		Partitions: slices.Sorted(maps.Keys(s.partitions)),
 		UpdatedAt:  s.updatedAt,
+		Member:     s.member,
+		Rebuilding: s.rebuilding(),
 	}
 	if snap.Partitions == nil {
 		snap.Partitions = []int32{}

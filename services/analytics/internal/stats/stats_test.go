@@ -180,7 +180,10 @@ func TestStats(t *testing.T) {
 			s := stats.New(func() time.Time { return clock })
 			run(t, s, tt.steps)
 			tt.want.UpdatedAt = clock
-			assert.Equal(t, tt.want, s.Snapshot())
+			got := s.Snapshot()
+			// Whether the totals are complete is TestStats_Complete's subject.
+			got.Member, got.Rebuilding = false, nil
+			assert.Equal(t, tt.want, got)
 		})
 	}
 }
@@ -280,4 +283,38 @@ func TestStats_ConcurrentReadersAndWriter(t *testing.T) {
 	}
 	wg.Wait()
 	assert.EqualValues(t, orders, s.Snapshot().Orders)
+}
+
+func TestStats_Complete(t *testing.T) {
+	s := stats.New(time.Now)
+	joining := &stats.IncompleteError{Joining: true, Rebuilding: []int32{}}
+	assert.Equal(t, joining, s.Complete(), "before the group assigned anything, which partitions are its own is unknown")
+
+	s.Join()
+	require.NoError(t, s.Complete(), "in the group with no partition (more replicas than partitions): zeros are right")
+
+	s.Reset(2)
+	s.Reset(0)
+	assert.Equal(t, &stats.IncompleteError{Rebuilding: []int32{0, 2}}, s.Complete())
+	assert.EqualError(t, s.Complete(), "rebuilding partitions [0 2] from the beginning of the log")
+	snap := s.Snapshot()
+	assert.True(t, snap.Member)
+	assert.Equal(t, []int32{0, 2}, snap.Rebuilding)
+	assert.Equal(t, s.Complete(), snap.Complete(), "a snapshot says whether it is complete")
+
+	s.Rebuilt(0)
+	s.Rebuilt(7) // not owned: ignored
+	assert.Equal(t, &stats.IncompleteError{Rebuilding: []int32{2}}, s.Complete())
+	s.Drop(2)
+	require.NoError(t, s.Complete(), "a revoked partition is no longer waited for")
+
+	s.Reset(0)
+	assert.Equal(t, &stats.IncompleteError{Rebuilding: []int32{0}}, s.Complete(), "a partition assigned again is rebuilt again")
+	s.Rebuilt(0)
+	require.NoError(t, s.Complete())
+
+	s.Drop(0)
+	s.Leave()
+	assert.Equal(t, joining, s.Complete(), "out of the group after losing its partitions")
+	assert.Equal(t, []int32{}, s.Snapshot().Rebuilding, "never nil")
 }
