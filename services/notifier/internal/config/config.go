@@ -46,7 +46,8 @@ type Config struct {
 	FailureRate float64 `env:"NOTIFIER_FAILURE_RATE" envDefault:"0"`
 	// JournalPath is a file where sent notifications are also written, so that a restarted
 	// notifier still recognises the orders it notified before; its directory must exist and be
-	// writable. Empty keeps them in memory only: a restart forgets them.
+	// writable. Empty keeps them in memory only: a restart forgets them. `make run` sets it under
+	// the brokers' state directory, the cluster on a volume (services/notifier/README.md).
 	JournalPath string `env:"NOTIFIER_JOURNAL_PATH"`
 
 	// Exchange is where order-api publishes OrderPlaced; Queue is the notifier's work queue (its

@@ -31,8 +31,9 @@ type Notification struct {
 	SentAt     time.Time `json:"sent_at"`
 }
 
-// NewRoute answers GET /v1/notifications/{order_id}: 200 with the Notification once the order
-// was notified, 404 problem+json before (or once the bounded store forgot it).
+// NewRoute answers GET /v1/notifications/{order_id}: 200 with the Notification when the order
+// is among the last store.Limit() notified, 404 problem+json otherwise: not notified yet, or
+// notified before those (the store keeps no more, so it cannot tell the two apart).
 func NewRoute(store *notify.Store) admin.Route {
 	return admin.Route{Pattern: Pattern, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		orderID := r.PathValue("order_id")
@@ -42,7 +43,8 @@ func NewRoute(store *notify.Store) admin.Route {
 				Type:   "about:blank",
 				Title:  http.StatusText(http.StatusNotFound),
 				Status: http.StatusNotFound,
-				Detail: fmt.Sprintf("no notification was sent for order %q (or it is no longer among the recent ones)", orderID),
+				Detail: fmt.Sprintf("order %q is not among the last %d notifications this notifier remembers: "+
+					"not notified yet, or notified before them", orderID, store.Limit()),
 			})
 			return
 		}

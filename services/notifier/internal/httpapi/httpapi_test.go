@@ -15,10 +15,13 @@ import (
 )
 
 func TestGetNotification(t *testing.T) {
-	store, err := notify.NewStore(10)
+	store, err := notify.NewStore(2)
 	require.NoError(t, err)
 	sentAt := time.Date(2025, 3, 1, 12, 30, 5, 123_000_000, time.UTC)
-	require.NoError(t, store.Add(notify.Notification{OrderID: "ord_7f3a", CustomerID: "c-42", Attempts: 2, SentAt: sentAt}))
+	// ord_old is notified first, then two more: the store of two forgets it.
+	for _, id := range []string{"ord_old", "ord_7f3a", "ord_new"} {
+		require.NoError(t, store.Add(notify.Notification{OrderID: id, CustomerID: "c-42", Attempts: 2, SentAt: sentAt}))
+	}
 	route := httpapi.NewRoute(store)
 	mux := http.NewServeMux()
 	mux.Handle(route.Pattern, route.Handler)
@@ -43,7 +46,15 @@ func TestGetNotification(t *testing.T) {
 			wantStatus:      http.StatusNotFound,
 			wantContentType: "application/problem+json",
 			wantBody: `{"type":"about:blank","title":"Not Found","status":404,
-				"detail":"no notification was sent for order \"ord_unknown\" (or it is no longer among the recent ones)"}`,
+				"detail":"order \"ord_unknown\" is not among the last 2 notifications this notifier remembers: not notified yet, or notified before them"}`,
+		},
+		{
+			name:            "notified before the last ones remembered: 404 problem as well",
+			path:            "/v1/notifications/ord_old",
+			wantStatus:      http.StatusNotFound,
+			wantContentType: "application/problem+json",
+			wantBody: `{"type":"about:blank","title":"Not Found","status":404,
+				"detail":"order \"ord_old\" is not among the last 2 notifications this notifier remembers: not notified yet, or notified before them"}`,
 		},
 	}
 	for _, tt := range tests {

@@ -85,6 +85,11 @@ func (s *Store) Get(orderID string) (Notification, bool) {
 	return s.recent.Peek(orderID)
 }
 
+// Limit is how many notifications the store remembers at most: the most recent ones.
+func (s *Store) Limit() int {
+	return s.limit
+}
+
 // Len is how many notifications are remembered.
 func (s *Store) Len() int {
 	return s.recent.Len()
