@@ -227,3 +227,36 @@ func TestRecovery(t *testing.T) {
 		})
 	}
 }
+
+// TestRecovery_StopDuringTheFirstAssignment sends SIGTERM as soon as a replica answers, while it
+// joins its group and starts rebuilding. Stopping must not wait for the lag gauge's broker
+// requests: they used to hold the consumer's lock through uninterruptible librdkafka calls
+// (up to two of 5s each) that closing the consumer had to wait for.
+func TestRecovery_StopDuringTheFirstAssignment(t *testing.T) {
+	t.Parallel()
+	topic := newTopic(t)
+	events := newLog(t, topic)
+	events.orders(0, 200)
+	r := startReplica(t, "stopped-early", map[string]string{
+		"KAFKA_BOOTSTRAP_SERVERS": brokertest.KafkaBootstrap(t),
+		"KAFKA_TOPIC":             topic,
+		"ANALYTICS_GROUP_ID":      brokertest.UniqueName(t, "analytics"),
+		"LAG_REFRESH_INTERVAL":    "100ms",
+		"SHUTDOWN_TIMEOUT":        "20s",
+	})
+	// SIGTERM during fx's start ends the process the hard way (that is the platform's business);
+	// here the service has started and the group has just assigned its partitions.
+	require.Eventually(t, func() bool {
+		body, err := os.ReadFile(r.logPath)
+		return err == nil && strings.Contains(string(body), "partitions assigned")
+	}, waitFor, 5*time.Millisecond)
+
+	signalled := time.Now()
+	r.stop()
+	took := time.Since(signalled)
+	t.Logf("FIGURE: SIGTERM during the first assignment: exited after %s", took.Round(10*time.Millisecond))
+	assert.Less(t, took, 5*time.Second, "no lag request held the stop up")
+	body, err := os.ReadFile(r.logPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), "consumer stopped", "the consumer closed (and left its group) before the exit")
+}
