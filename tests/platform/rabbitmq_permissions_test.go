@@ -110,6 +110,7 @@ func TestRabbitMQServiceUsersMayDoOnlyWhatTheirServiceNeeds(t *testing.T) {
 			var amqpErr *amqp.Error
 			require.ErrorAs(t, err, &amqpErr)
 			assert.Equal(t, amqp.AccessRefused, amqpErr.Code, amqpErr.Reason)
+			t.Log(amqpErr.Reason)
 		})
 	}
 }
