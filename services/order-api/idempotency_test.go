@@ -5,9 +5,13 @@ import (
 	"sync"
 	"testing"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/backend-prep/backend-prep/libs/brokertest"
+	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
+	"github.com/backend-prep/backend-prep/services/order-api/internal/config"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/idempotency/idempotencytest"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/validatortest"
@@ -21,8 +25,8 @@ func TestAnIdempotencyKeyHoldsAcrossReplicasAndRestarts(t *testing.T) {
 	validator := validatortest.Start(t, &validatortest.Validator{})
 	first := startService(t, validator)
 	second := startService(t, validator) // the same database: see postgresURL
-	bindQueue(t, first.cfg)
-	bindQueue(t, second.cfg)
+	bindOrdersQueue(t, first.cfg)
+	bindOrdersQueue(t, second.cfg)
 	const (
 		body  = `{"customer_id": "c-42", "items": [{"sku": "BOOK-001", "quantity": 2}]}`
 		other = `{"customer_id": "c-42", "items": [{"sku": "BOOK-001", "quantity": 3}]}`
@@ -54,6 +58,20 @@ func TestAnIdempotencyKeyHoldsAcrossReplicasAndRestarts(t *testing.T) {
 
 	metrics := second.get(t, "/metrics").body
 	assert.Contains(t, metrics, `orders_rejected_total{reason="idempotency_key_reused"} 1`)
+}
+
+// bindOrdersQueue binds an exclusive queue to the application's exchange, so that its
+// mandatory publishes are routed (the notifier's role).
+func bindOrdersQueue(t *testing.T, cfg config.Config) {
+	t.Helper()
+	conn, err := amqp.Dial(brokertest.RabbitMQURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(q.Name, ordersv1.RoutingKey, cfg.RabbitMQExchange, false, nil))
 }
 
 // postgresURLs holds the database of each running test.
