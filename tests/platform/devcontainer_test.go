@@ -54,6 +54,7 @@ var dcCourseTools = map[string]string{
 	"java":            "scripts/brokers",
 	"mvn":             "scripts/brokers",
 	"rabbitmq-server": "scripts/brokers",
+	"initdb":          "scripts/brokers",
 	"musl-gcc":        "scripts/build-static",
 }
 
@@ -61,6 +62,7 @@ var dcCourseTools = map[string]string{
 // provides (openjdk-N-jre-headless and friends: see dcJavaPackage).
 var dcDebianCommands = map[string]string{
 	"rabbitmq-server": "rabbitmq-server",
+	"postgresql":      "initdb",
 	"maven":           "mvn",
 	"musl-tools":      "musl-gcc",
 	"kcat":            "kcat",
