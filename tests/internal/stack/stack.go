@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/libs/brokertest"
 )
 
 // Services are the four binaries of the system, in start order: the notifier before order-api,
@@ -147,6 +149,7 @@ func New(t *testing.T, kafka, amqp string) *Stack {
 			"VALIDATOR_ADDR":          s.GRPCAddr,
 			"KAFKA_BOOTSTRAP_SERVERS": kafka,
 			"RABBITMQ_URL":            amqp,
+			"POSTGRES_URL":            brokertest.PostgresURL(t),
 		},
 		"notifier": {
 			"RABBITMQ_URL": amqp,
