@@ -358,10 +358,13 @@ func (c *Consumer) Lag(ctx context.Context) ([]PartitionLag, error) {
 		return nil, ErrClosed
 	}
 	committed, err := c.committed(ctx, assigned, millis(ms))
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = c.queryWatermarks(ctx, cached, millis(ms))
 	}
-	if err := c.queryWatermarks(ctx, cached, millis(ms)); err != nil {
+	if err != nil {
+		if c.closing.Err() != nil {
+			return nil, ErrClosed // cancelled by the close, not failed
+		}
 		return nil, err
 	}
 	lags := make([]PartitionLag, 0, len(assigned))
