@@ -77,7 +77,7 @@ func newLifecycleStore(lc fx.Lifecycle, cfg Config, log *zap.Logger) (*Store, er
 				pool.Close()
 				return err
 			}
-			cleanup.start()
+			cleanup.start(ctx)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
@@ -108,8 +108,10 @@ func newCleaner(s *Store, interval time.Duration, log *zap.Logger) *cleaner {
 // DefaultCleanupBatch rows; what is left waits for the next round.
 const maxCleanupBatches = 10
 
-func (c *cleaner) start() {
-	ctx, cancel := context.WithCancel(context.Background())
+// start runs the cleanup until stop; it keeps ctx's values but not its end (OnStart's context
+// ends once the application has started).
+func (c *cleaner) start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 	go func() {
 		defer close(c.done)
