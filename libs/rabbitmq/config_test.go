@@ -63,6 +63,7 @@ func TestConfigIsParsedFromTheEnvironment(t *testing.T) {
 			},
 		},
 	}
+	require.Equal(t, rabbitmq.DefaultURL, tests[0].want.URL, "the envDefault tag repeats DefaultURL")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := env.ParseAsWithOptions[rabbitmq.Config](env.Options{Environment: tt.env})
