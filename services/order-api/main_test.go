@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
+	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +20,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/backend-prep/backend-prep/libs/brokertest"
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
@@ -38,20 +45,30 @@ func TestGraphIsComplete(t *testing.T) {
 
 // service is order-api running in-process on real brokers, with a stand-in validator.
 type service struct {
-	cfg       config.Config
-	validator *validatortest.Server
-	api       string // base URL of the HTTP API
-	admin     string // base URL of the admin server
+	cfg config.Config
+	// rabbitmqURL is the broker's own URL, even when order-api reaches it through a proxy.
+	rabbitmqURL string
+	validator   *validatortest.Server
+	api         string // base URL of the HTTP API
+	admin       string // base URL of the admin server
 }
 
 // startService runs the application's real graph (main's modules) on fresh, unique topic and
 // exchange names, which it deletes when the test ends, and the test's database (postgresURL).
 func startService(t *testing.T, validator *validatortest.Server) *service {
 	t.Helper()
+	return startServiceWith(t, validator, nil, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+}
+
+// startServiceWith is startService with some variables of the environment replaced, logging to
+// log.
+func startServiceWith(t *testing.T, validator *validatortest.Server, replace map[string]string, log *zap.Logger) *service {
+	t.Helper()
+	rabbitmqURL := brokertest.RabbitMQURL(t) // before RABBITMQ_URL is replaced
 	env := map[string]string{
 		"KAFKA_BOOTSTRAP_SERVERS": brokertest.KafkaBootstrap(t),
 		"POSTGRES_URL":            postgresURL(t),
-		"RABBITMQ_URL":            brokertest.RabbitMQURL(t),
+		"RABBITMQ_URL":            rabbitmqURL,
 		"KAFKA_TOPIC":             brokertest.UniqueName(t, "orders"),
 		"RABBITMQ_EXCHANGE":       brokertest.UniqueName(t, "orders"),
 		"HTTP_ADDR":               "127.0.0.1:0",
@@ -62,29 +79,31 @@ func startService(t *testing.T, validator *validatortest.Server) *service {
 		"RETRY_AFTER":             "2s",
 		"SHUTDOWN_TIMEOUT":        "20s",
 	}
+	maps.Copy(env, replace)
 	for name, value := range env {
 		t.Setenv(name, value)
 	}
 	cfg, err := platformconfig.Load[config.Config]()
 	require.NoError(t, err)
-	t.Cleanup(func() { deleteTopic(t, cfg); deleteExchange(t, cfg) })
+	t.Cleanup(func() { deleteTopic(t, cfg); deleteExchange(t, rabbitmqURL, cfg.RabbitMQExchange) })
 
 	var (
 		httpServer  *httpserver.Server
 		adminServer *admin.Server
 	)
 	app := fxtest.New(t,
-		platform.Options(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))),
+		platform.Options(cfg, log),
 		modules(),
 		fx.Populate(&httpServer, &adminServer),
 	)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop) // runs before the deletions registered above
 	return &service{
-		cfg:       cfg,
-		validator: validator,
-		api:       "http://" + httpServer.Addr().String(),
-		admin:     "http://" + adminServer.Addr().String(),
+		cfg:         cfg,
+		rabbitmqURL: rabbitmqURL,
+		validator:   validator,
+		api:         "http://" + httpServer.Addr().String(),
+		admin:       "http://" + adminServer.Addr().String(),
 	}
 }
 
@@ -102,8 +121,8 @@ func deleteTopic(t *testing.T, cfg config.Config) {
 	}
 }
 
-func deleteExchange(t *testing.T, cfg config.Config) {
-	conn, err := amqp.Dial(cfg.RabbitMQ.URL)
+func deleteExchange(t *testing.T, url, exchange string) {
+	conn, err := amqp.Dial(url)
 	if err != nil {
 		t.Errorf("delete exchange: %v", err)
 		return
@@ -111,7 +130,7 @@ func deleteExchange(t *testing.T, cfg config.Config) {
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err == nil {
-		err = ch.ExchangeDelete(cfg.RabbitMQExchange, false, false)
+		err = ch.ExchangeDelete(exchange, false, false)
 	}
 	if err != nil {
 		t.Errorf("delete exchange: %v", err)
@@ -189,9 +208,10 @@ func consumeTopic(t *testing.T, cfg config.Config) <-chan *kafka.Message {
 
 // bindQueue binds a fresh exclusive queue to the exchange for order.placed, as the notifier
 // does, and delivers what reaches it.
-func bindQueue(t *testing.T, cfg config.Config) <-chan amqp.Delivery {
+func (s *service) bindQueue(t *testing.T) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(cfg.RabbitMQ.URL)
+	cfg := s.cfg
+	conn, err := amqp.Dial(s.rabbitmqURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()
@@ -247,9 +267,9 @@ func TestPlaceOrderOnRealBrokers(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, failed.status, failed.body)
 	assert.Equal(t, "2", failed.header.Get("Retry-After"))
 	assert.Equal(t, "application/problem+json", failed.header.Get("Content-Type"))
-	assert.Contains(t, failed.body, "retrying with the same Idempotency-Key is safe")
+	assert.Contains(t, failed.body, "retry after Retry-After with the same Idempotency-Key")
 
-	deliveries := bindQueue(t, s.cfg)
+	deliveries := s.bindQueue(t)
 	placed := s.placeOrder(t, body, key, traceparent)
 	require.Equal(t, http.StatusAccepted, placed.status, placed.body)
 	assert.JSONEq(t, `{"order_id": "`+orderID+`", "status": "accepted", "total_cents": 2598, "currency": "EUR",
@@ -323,4 +343,197 @@ func TestPlaceOrderOnRealBrokers(t *testing.T) {
 	} {
 		assert.Contains(t, metrics, want)
 	}
+}
+
+// tcpProxy forwards connections to a broker until the test closes it — the broker is gone, its
+// connections cut and new ones refused — and opens it again on the same address. The shared
+// brokers stay up.
+type tcpProxy struct {
+	addr, target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startTCPProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	p := &tcpProxy{addr: "127.0.0.1:0", target: target, conns: map[net.Conn]struct{}{}}
+	p.Open(t)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Open listens on the proxy's address again.
+func (p *tcpProxy) Open(t *testing.T) {
+	t.Helper()
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", p.addr)
+	require.NoError(t, err)
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	p.wg.Go(func() { p.accept(ln) })
+}
+
+func (p *tcpProxy) accept(ln net.Listener) {
+	for {
+		client, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil {
+			_ = client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[client], p.conns[upstream] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		for _, pair := range [][2]net.Conn{{client, upstream}, {upstream, client}} {
+			p.wg.Go(func() {
+				_, _ = io.Copy(pair[0], pair[1])
+				_ = pair[0].Close()
+				_ = pair[1].Close()
+			})
+		}
+	}
+}
+
+// Close stops listening and cuts every connection, as a stopped broker would. Closing a closed
+// proxy does nothing.
+func (p *tcpProxy) Close() {
+	p.mu.Lock()
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// dependencyDown reads order_dependency_down for the dependency from /metrics.
+func (s *service) dependencyDown(t *testing.T, dependency string) bool {
+	t.Helper()
+	return strings.Contains(s.get(t, "/metrics").body, `order_dependency_down{dependency="`+dependency+`"} 1`)
+}
+
+// failFast places orders while a dependency is known to be down and checks that each one is
+// answered 503 at once: sequentially for the latency of each answer, then from 8 clients at
+// once for the rate.
+func (s *service) failFast(t *testing.T, body string) {
+	t.Helper()
+	const sequential = 50
+	latencies := make([]time.Duration, sequential)
+	for i := range latencies {
+		start := time.Now()
+		r := s.placeOrder(t, body, "", "")
+		latencies[i] = time.Since(start)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, r.body)
+		require.Equal(t, "2", r.header.Get("Retry-After"))
+		require.Contains(t, r.body, "with the same Idempotency-Key")
+	}
+	slices.Sort(latencies)
+	median, slowest := latencies[sequential/2], latencies[sequential-1]
+	t.Logf("%d sequential 503s: median %s, slowest %s", sequential, median, slowest)
+	assert.Less(t, median, 100*time.Millisecond)
+	assert.Less(t, slowest, 250*time.Millisecond)
+
+	const clients, each = 8, 25
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for range each {
+				r := s.placeOrder(t, body, "", "")
+				assert.Equal(t, http.StatusServiceUnavailable, r.status)
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(clients*each) / time.Since(start).Seconds()
+	t.Logf("%d clients: %.0f 503s per second", clients, rate)
+	assert.Greater(t, rate, 50.0, "hundreds per second, not one per publish timeout")
+}
+
+// TestOrdersFailFastWhileADependencyIsDown takes RabbitMQ (through a proxy the test closes) and
+// then the validator away from the running application: once order-api knows — the gauge
+// order_dependency_down says so — every order is answered 503 at once rather than after
+// PUBLISH_TIMEOUT (10s here), and order-api places orders again by itself when the dependency is
+// back. Each change is logged once. Kafka's side (all brokers down) is tested in libs/kafka: the
+// broker's metadata names its own address, so a proxy in front of it cannot take it away.
+func TestOrdersFailFastWhileADependencyIsDown(t *testing.T) {
+	validator := validatortest.Start(t, &validatortest.Validator{})
+	broker, err := url.Parse(brokertest.RabbitMQURL(t))
+	require.NoError(t, err)
+	rabbitmq := startTCPProxy(t, broker.Host)
+	proxied := *broker
+	proxied.Host = rabbitmq.addr
+	core, logs := observer.New(zapcore.InfoLevel)
+	s := startServiceWith(t, validator, map[string]string{
+		"RABBITMQ_URL":           proxied.String(),
+		"RABBITMQ_RECONNECT_MAX": "500ms",
+	}, zap.New(zapcore.NewTee(core, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core())))
+	s.bindQueue(t)
+	const body = `{"customer_id": "c-42", "items": [{"sku": "BOOK-001", "quantity": 1}]}`
+	placed := s.placeOrder(t, body, "", "")
+	require.Equal(t, http.StatusAccepted, placed.status, placed.body)
+
+	t.Run("RabbitMQ", func(t *testing.T) {
+		rabbitmq.Close()
+		require.Eventually(t, func() bool { return s.dependencyDown(t, "rabbitmq") }, 10*time.Second, 10*time.Millisecond)
+		s.failFast(t, body)
+
+		rabbitmq.Open(t)
+		back := time.Now()
+		var last response
+		require.Eventually(t, func() bool { last = s.placeOrder(t, body, "", ""); return last.status == http.StatusAccepted },
+			30*time.Second, 20*time.Millisecond, "placed again without a restart: %+v", &last)
+		t.Logf("RabbitMQ: first 202 %s after the broker was reachable again", time.Since(back).Round(time.Millisecond))
+		assert.False(t, s.dependencyDown(t, "rabbitmq"))
+	})
+
+	t.Run("validator", func(t *testing.T) {
+		validator.Stop()
+		// The gRPC channel learns that the validator is gone when it next tries to reach it:
+		// the readiness check's health call does.
+		require.Eventually(t, func() bool {
+			_ = s.get(t, "/readyz")
+			return s.dependencyDown(t, "validator")
+		}, 10*time.Second, 10*time.Millisecond)
+		s.failFast(t, body)
+
+		validatortest.StartAt(t, &validatortest.Validator{}, validator.Addr)
+		back := time.Now()
+		var last response
+		require.Eventually(t, func() bool { last = s.placeOrder(t, body, "", ""); return last.status == http.StatusAccepted },
+			30*time.Second, 20*time.Millisecond, "placed again without a restart: %+v", &last)
+		t.Logf("validator: first 202 %s after it was back", time.Since(back).Round(time.Millisecond))
+		assert.False(t, s.dependencyDown(t, "validator"))
+	})
+
+	metrics := s.get(t, "/metrics").body
+	for _, want := range []string{
+		`order_dependency_down{dependency="kafka"} 0`,
+		`order_dependency_down{dependency="rabbitmq"} 0`,
+		`order_dependency_down{dependency="validator"} 0`,
+		`orders_failed_total{reason="broker_unavailable"}`,
+		`orders_failed_total{reason="validator_unavailable"}`,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	// Changes are logged within a round of orders.Service.Watch (100ms).
+	for _, dependency := range []string{"rabbitmq", "validator"} {
+		require.Eventually(t, func() bool {
+			return logs.FilterField(zap.String("dependency", dependency)).FilterMessageSnippet("dependency back").Len() > 0
+		}, 5*time.Second, 10*time.Millisecond)
+		changes := logs.FilterField(zap.String("dependency", dependency))
+		assert.Equal(t, 1, changes.FilterMessageSnippet("dependency down").Len(), "%s: down logged once", dependency)
+		assert.Equal(t, 1, changes.FilterMessageSnippet("dependency back").Len(), "%s: back logged once", dependency)
+	}
+	assert.Zero(t, logs.FilterField(zap.String("dependency", "kafka")).Len(), "kafka never went down")
 }

@@ -77,7 +77,10 @@ type KafkaPublisher struct {
 	metrics  *Metrics
 }
 
-var _ orders.Publisher = (*KafkaPublisher)(nil)
+var (
+	_ orders.Publisher = (*KafkaPublisher)(nil)
+	_ orders.Health    = (*KafkaPublisher)(nil)
+)
 
 // NewKafkaPublisher returns a publisher to topic through producer.
 func NewKafkaPublisher(producer *kafka.Producer, topic string, m *Metrics) *KafkaPublisher {
@@ -86,6 +89,9 @@ func NewKafkaPublisher(producer *kafka.Producer, topic string, m *Metrics) *Kafk
 
 // Name is "kafka".
 func (p *KafkaPublisher) Name() string { return "kafka" }
+
+// Down reports that every broker is known to be unreachable (kafka.Producer.Down).
+func (p *KafkaPublisher) Down() error { return p.producer.Down() }
 
 // Publish returns once every in-sync replica has the event, or by ctx's deadline.
 func (p *KafkaPublisher) Publish(ctx context.Context, e orders.Event) error {
@@ -116,7 +122,10 @@ type RabbitMQPublisher struct {
 	metrics   *Metrics
 }
 
-var _ orders.Publisher = (*RabbitMQPublisher)(nil)
+var (
+	_ orders.Publisher = (*RabbitMQPublisher)(nil)
+	_ orders.Health    = (*RabbitMQPublisher)(nil)
+)
 
 // NewRabbitMQPublisher returns a publisher to exchange through publisher.
 func NewRabbitMQPublisher(publisher *rabbitmq.Publisher, exchange string, m *Metrics) *RabbitMQPublisher {
@@ -125,6 +134,9 @@ func NewRabbitMQPublisher(publisher *rabbitmq.Publisher, exchange string, m *Met
 
 // Name is "rabbitmq".
 func (p *RabbitMQPublisher) Name() string { return "rabbitmq" }
+
+// Down reports that the connection to RabbitMQ is known to be lost (rabbitmq.Publisher.Down).
+func (p *RabbitMQPublisher) Down() error { return p.publisher.Down() }
 
 // Publish returns once the broker confirmed the event, or by ctx's deadline. An event that no
 // queue is bound for fails with rabbitmq.ErrUnroutable: an order nobody would be notified of is

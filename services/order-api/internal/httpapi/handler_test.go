@@ -468,7 +468,7 @@ var unavailableScenarios = []unavailable{
 			return apiOptions{kafka: &broker{name: "kafka", fail: errors.New("kafka: not enough replicas")}}
 		},
 		bound:      slack,
-		wantDetail: "retrying with the same Idempotency-Key is safe",
+		wantDetail: "retry after Retry-After with the same Idempotency-Key",
 	},
 	{
 		name: "RabbitMQ never confirms",
@@ -476,7 +476,7 @@ var unavailableScenarios = []unavailable{
 			return apiOptions{rabbitmq: &broker{name: "rabbitmq", hang: true}, publishTimeout: shortDeadline}
 		},
 		bound:      shortDeadline + slack,
-		wantDetail: "may or may not have been placed; retrying with the same Idempotency-Key is safe",
+		wantDetail: "may still be placed; retry after Retry-After with the same Idempotency-Key, which places it once — without a key, a retry may place a second order",
 	},
 }
 

@@ -94,11 +94,11 @@ func outcomeOf(err error) outcome {
 			retry: true, metric: "idempotency_key_in_flight"}
 	case errors.Is(err, orders.ErrValidatorUnavailable):
 		return outcome{problem: newProblem(http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable",
-			"the order could not be validated right now and was not placed; retry later, and retrying with the same Idempotency-Key is safe"),
+			"the order could not be validated right now and was not placed; retry after Retry-After with the same Idempotency-Key"),
 			retry: true, metric: "validator_unavailable"}
 	case errors.Is(err, orders.ErrNotPublished):
 		return outcome{problem: newProblem(http.StatusServiceUnavailable, TypeUnavailable, "Service unavailable",
-			"the order could not be confirmed by the message brokers and may or may not have been placed; retrying with the same Idempotency-Key is safe: it yields the same order_id, and the order is processed once"),
+			"the order was not confirmed by every message broker, but may still be placed; retry after Retry-After with the same Idempotency-Key, which places it once — without a key, a retry may place a second order"),
 			retry: true, metric: "broker_unavailable"}
 	// After the order's own failures: a failed record of their outcome must not hide them.
 	case errors.Is(err, idempotency.ErrUnavailable):

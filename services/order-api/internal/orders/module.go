@@ -1,7 +1,12 @@
 package orders
 
 import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 
 	"github.com/backend-prep/backend-prep/services/order-api/internal/config"
 )
@@ -10,7 +15,8 @@ import (
 const publishersGroup = `group:"order_publishers"`
 
 // Module provides the *Service. It needs a Validator and at least one Publisher (see
-// AsPublisher) in the graph.
+// AsPublisher) in the graph. It registers the gauge order_dependency_down and, while the
+// application runs, logs each change of a dependency's state (Service.Watch).
 var Module = fx.Module("orders",
 	fx.Provide(newService),
 )
@@ -26,11 +32,27 @@ func AsPublisher(constructor any) any {
 type serviceParams struct {
 	fx.In
 
+	Lifecycle  fx.Lifecycle
 	Config     config.Config
+	Log        *zap.Logger
+	Registry   prometheus.Registerer
 	Validator  Validator
 	Publishers []Publisher `group:"order_publishers"`
 }
 
 func newService(p serviceParams) (*Service, error) {
-	return NewService(p.Validator, p.Publishers, Options{PublishTimeout: p.Config.PublishTimeout})
+	s, err := NewService(p.Validator, p.Publishers, Options{PublishTimeout: p.Config.PublishTimeout})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Registry.Register(s.Collector()); err != nil {
+		return nil, fmt.Errorf("orders: register metrics: %w", err)
+	}
+	var w watcher
+	log := p.Log.Named("orders")
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { w.start(ctx, s, log); return nil },
+		OnStop:  func(context.Context) error { w.stop(); return nil },
+	})
+	return s, nil
 }

@@ -59,6 +59,7 @@ type Options struct {
 type Service struct {
 	validator      Validator
 	publishers     []Publisher
+	deps           []dependency // those of validator and publishers that implement Health
 	publishTimeout time.Duration
 	now            func() time.Time
 }
@@ -79,14 +80,28 @@ func NewService(v Validator, publishers []Publisher, opts Options) (*Service, er
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{validator: v, publishers: publishers, publishTimeout: opts.PublishTimeout, now: now}, nil
+	return &Service{
+		validator:      v,
+		publishers:     publishers,
+		deps:           dependenciesOf(v, publishers),
+		publishTimeout: opts.PublishTimeout,
+		now:            now,
+	}, nil
 }
 
 // Place checks, prices and publishes the order, and returns the event every broker confirmed.
 // Errors: *RejectedError (the order breaks rules), ErrValidatorUnavailable, ErrNotPublished.
+//
+// While a dependency is known to be down (see Health) Place fails at once, with
+// ErrDependencyDown wrapped in ErrValidatorUnavailable or ErrNotPublished, before asking the
+// validator or sending to any broker: waiting for the deadline would only tie up the caller,
+// and publishing to the brokers that are up would leave the event on some brokers only.
 func (s *Service) Place(ctx context.Context, req Request) (*ordersv1.OrderPlaced, error) {
 	if vs := req.Order.Check(); len(vs) > 0 {
 		return nil, &RejectedError{Violations: vs}
+	}
+	if err := s.down(); err != nil {
+		return nil, err
 	}
 	priced, err := s.validator.Validate(ctx, req.Order)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -43,13 +44,17 @@ var reconnect = grpc.ConnectParams{
 
 // Client calls the validator over one long-lived gRPC channel. It is safe for concurrent use.
 type Client struct {
+	addr    string
 	conn    *grpc.ClientConn
 	rpc     ordersv1.OrderValidationClient
 	health  healthpb.HealthClient
 	timeout time.Duration
 }
 
-var _ orders.Validator = (*Client)(nil)
+var (
+	_ orders.Validator = (*Client)(nil)
+	_ orders.Health    = (*Client)(nil)
+)
 
 // New returns a client of the validator at addr (host:port) whose calls time out after timeout.
 // It does not connect yet: the channel connects on first use and reconnects on its own, so
@@ -68,6 +73,7 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 		return nil, fmt.Errorf("validatorclient: %s: %w", addr, err)
 	}
 	return &Client{
+		addr:    addr,
 		conn:    conn,
 		rpc:     ordersv1.NewOrderValidationClient(conn),
 		health:  healthpb.NewHealthClient(conn),
@@ -97,6 +103,19 @@ func (c *Client) Ready(ctx context.Context) error {
 	}
 	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
 		return fmt.Errorf("validator health check: %s", s)
+	}
+	return nil
+}
+
+// Down returns an error while the gRPC channel is in
+// TRANSIENT_FAILURE — its last attempt to connect failed, so calls fail at once with
+// UNAVAILABLE anyway — and nil in every other state: READY, CONNECTING, or IDLE (not connected
+// because not used lately, or after the validator closed the connection; the next call
+// connects). In TRANSIENT_FAILURE the channel keeps reconnecting by itself, at most a second
+// apart (reconnect), and leaves the state once the validator answers. Down never blocks.
+func (c *Client) Down() error {
+	if s := c.conn.GetState(); s == connectivity.TransientFailure {
+		return fmt.Errorf("validatorclient: %s unreachable (gRPC channel in %s)", c.addr, s)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package validatorclient_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -159,4 +160,40 @@ func TestClientRecoversWhenTheValidatorComesBack(t *testing.T) {
 		_, err := c.Validate(context.Background(), order)
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond, "the same client works again without a restart")
+}
+
+func TestDownOnlyWhileTheValidatorCannotBeReached(t *testing.T) {
+	v := &validatortest.Validator{}
+	srv := validatortest.Start(t, v)
+	c := newClient(t, srv.Addr, 500*time.Millisecond)
+	order := orders.Order{CustomerID: "c-42", Items: []orders.Item{{SKU: "BOOK-001", Quantity: 1}}}
+	require.NoError(t, c.Down(), "not connected yet is not down")
+	_, err := c.Validate(context.Background(), order)
+	require.NoError(t, err)
+	require.NoError(t, c.Down())
+
+	// The call that meets the closing connection leaves the channel IDLE; the next one finds
+	// nothing listening, and the channel in TRANSIENT_FAILURE.
+	srv.Stop()
+	require.Eventually(t, func() bool {
+		_, err := c.Validate(context.Background(), order)
+		return errors.Is(err, orders.ErrValidatorUnavailable) && c.Down() != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.ErrorContains(t, c.Down(), "TRANSIENT_FAILURE")
+
+	// No call is made from here: the channel reconnects by itself.
+	validatortest.StartAt(t, v, srv.Addr)
+	back := time.Now()
+	require.Eventually(t, func() bool { return c.Down() == nil }, 10*time.Second, time.Millisecond)
+	t.Logf("known up %s after the validator came back, without a call", time.Since(back).Round(time.Millisecond))
+	_, err = c.Validate(context.Background(), order)
+	require.NoError(t, err)
+}
+
+func TestASlowValidatorIsNotDown(t *testing.T) {
+	srv := validatortest.Start(t, &validatortest.Validator{Block: true})
+	c := newClient(t, srv.Addr, 200*time.Millisecond)
+	_, err := c.Validate(context.Background(), orders.Order{CustomerID: "c-42", Items: []orders.Item{{SKU: "BOOK-001", Quantity: 1}}})
+	require.ErrorIs(t, err, orders.ErrValidatorUnavailable, "past its deadline")
+	assert.NoError(t, c.Down(), "slow, not down")
 }
