@@ -192,7 +192,10 @@ func (s *Store) Claim(ctx context.Context, req Request) (*Claim, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Between the upsert and the read the record can vanish (its claim released it): try again.
+	// One deadline for every attempt. Between the upsert and the read the record can vanish
+	// (its claim released it): try again.
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
 	for range 3 {
 		c, err := s.tryClaim(ctx, req, token)
 		if err == nil || !errors.Is(err, errVanished) {
@@ -205,8 +208,6 @@ func (s *Store) Claim(ctx context.Context, req Request) (*Claim, error) {
 var errVanished = errors.New("record vanished")
 
 func (s *Store) tryClaim(ctx context.Context, req Request, token string) (*Claim, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
-	defer cancel()
 	var fresh bool
 	err := s.pool.QueryRow(ctx, claimSQL, req.CustomerID, req.Key, req.Fingerprint, req.OrderID, token,
 		s.opts.Retention, s.opts.Lease).Scan(&fresh)
