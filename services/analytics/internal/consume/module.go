@@ -53,10 +53,11 @@ var Module = fx.Module("consume",
 	fx.Invoke(func(*LagMonitor) {}),
 )
 
-// provideConsumer joins the group on start and leaves it on stop. A consumer that fails on its
+// provideConsumer joins the group on start and leaves it on stop, marking the stats stopping
+// first. A consumer that fails on its
 // own (a fatal client error) shuts the service down with exit status 1, so that it is restarted
 // instead of serving stats that no longer move.
-func provideConsumer(lc fx.Lifecycle, sd fx.Shutdowner, cfg kafka.Config, s Settings, h *Handler, log *zap.Logger) (*kafka.Consumer, error) {
+func provideConsumer(lc fx.Lifecycle, sd fx.Shutdowner, cfg kafka.Config, s Settings, h *Handler, st *stats.Stats, log *zap.Logger) (*kafka.Consumer, error) {
 	c, err := NewConsumer(cfg, s, h, log)
 	if err != nil {
 		return nil, err
@@ -79,6 +80,9 @@ func provideConsumer(lc fx.Lifecycle, sd fx.Shutdowner, cfg kafka.Config, s Sett
 		},
 		OnStop: func(ctx context.Context) error {
 			stopping.Store(true)
+			// Not ready from here on: the partitions given back while leaving the group would
+			// otherwise leave a 200 with fewer orders, and finally none.
+			st.Stop()
 			return c.Stop(ctx)
 		},
 	})

@@ -106,7 +106,10 @@ func unavailable(c echo.Context, err error) error {
 	var inc *stats.IncompleteError
 	if errors.As(err, &inc) {
 		p.Rebuilding = append(p.Rebuilding, inc.Rebuilding...)
-		if inc.Joining {
+		switch {
+		case inc.Leaving:
+			p.Type, p.Title = ProblemJoining, "Leaving the consumer group"
+		case inc.Joining:
 			p.Type, p.Title = ProblemJoining, "Joining the consumer group"
 		}
 	}

@@ -129,6 +129,16 @@ func TestGetStats_UnavailableUntilTheTotalsAreRight(t *testing.T) {
 			body: `{"type":"/problems/joining-group","title":"Joining the consumer group","status":503,` +
 				`"detail":"joining the consumer group: no partition assignment yet","rebuilding":[]}`,
 		},
+		{
+			name: "stopping: giving its partitions back",
+			setup: func(s *stats.Stats) {
+				owned(s, 0, 1)
+				s.Stop()
+				s.Drop(0)
+			},
+			body: `{"type":"/problems/joining-group","title":"Leaving the consumer group","status":503,` +
+				`"detail":"leaving the consumer group: the service is stopping","rebuilding":[]}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -101,6 +101,8 @@ type Snapshot struct {
 	// owns; false before the group assigned it anything (even nothing) and after it lost its
 	// partitions.
 	Member bool
+	// Leaving tells that the replica is stopping: it is giving its partitions back to the group.
+	Leaving bool
 	// Rebuilding are the owned partitions whose replay has not reached the end of the log as it
 	// was when they were assigned, ascending; never nil.
 	Rebuilding []int32
@@ -109,26 +111,34 @@ type Snapshot struct {
 // Complete returns nil when the snapshot is the right answer for the partitions it names, or an
 // *IncompleteError saying why it is not: the replica is not in its group yet, or some partitions
 // are still being rebuilt.
-func (s Snapshot) Complete() error { return incomplete(s.Member, s.Rebuilding) }
+func (s Snapshot) Complete() error { return incomplete(s.Member, s.Leaving, s.Rebuilding) }
 
 // IncompleteError says why the totals are not the right answer yet.
 type IncompleteError struct {
 	// Joining is true while the replica is not in its consumer group: it does not know which
 	// partitions are its own.
 	Joining bool
+	// Leaving is true once the replica is stopping: the partitions it gives back during its
+	// shutdown would otherwise leave it answering for none of them.
+	Leaving bool
 	// Rebuilding are the owned partitions still being replayed, ascending.
 	Rebuilding []int32
 }
 
 func (e *IncompleteError) Error() string {
+	if e.Leaving {
+		return "leaving the consumer group: the service is stopping"
+	}
 	if e.Joining {
 		return "joining the consumer group: no partition assignment yet"
 	}
 	return fmt.Sprintf("rebuilding partitions %v from the beginning of the log", e.Rebuilding)
 }
 
-func incomplete(member bool, rebuilding []int32) error {
+func incomplete(member, leaving bool, rebuilding []int32) error {
 	switch {
+	case leaving:
+		return &IncompleteError{Joining: true, Leaving: true, Rebuilding: rebuilding}
 	case !member:
 		return &IncompleteError{Joining: true, Rebuilding: rebuilding}
 	case len(rebuilding) > 0:
@@ -157,6 +167,7 @@ type Stats struct {
 
 	mu         sync.RWMutex
 	member     bool
+	leaving    bool
 	partitions map[int32]*partition
 	updatedAt  time.Time
 }
@@ -182,6 +193,15 @@ func (s *Stats) Leave() {
 	s.member = false
 }
 
+// Stop records that the replica is stopping, for good: from now on its totals are never the
+// right answer, since the partitions it gives back on its way out leave it with fewer and
+// fewer of them (with the last one gone it would answer zero orders).
+func (s *Stats) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leaving = true
+}
+
 // Rebuilt records that p's replay reached the end of the log as it was when p was assigned:
 // from now on its totals are complete. A partition not owned is ignored.
 func (s *Stats) Rebuilt(p int32) {
@@ -196,7 +216,7 @@ func (s *Stats) Rebuilt(p int32) {
 func (s *Stats) Complete() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return incomplete(s.member, s.rebuilding())
+	return incomplete(s.member, s.leaving, s.rebuilding())
 }
 
 // rebuilding lists the owned partitions not rebuilt yet, ascending; s.mu must be held.
@@ -272,6 +292,7 @@ func (s *Stats) Snapshot() Snapshot {
 		Partitions: slices.Sorted(maps.Keys(s.partitions)),
 		UpdatedAt:  s.updatedAt,
 		Member:     s.member,
+		Leaving:    s.leaving,
 		Rebuilding: s.rebuilding(),
 	}
 	if snap.Partitions == nil {

@@ -318,3 +318,25 @@ func TestStats_Complete(t *testing.T) {
 	assert.Equal(t, joining, s.Complete(), "out of the group after losing its partitions")
 	assert.Equal(t, []int32{}, s.Snapshot().Rebuilding, "never nil")
 }
+
+// TestStats_Stop: a stopping replica gives its partitions back one rebalance callback at a time;
+// from the moment it stops it is never complete, so it never answers 200 with what is left.
+func TestStats_Stop(t *testing.T) {
+	s := stats.New(time.Now)
+	s.Join()
+	for _, p := range []int32{0, 1, 2} {
+		s.Reset(p)
+		s.Rebuilt(p)
+	}
+	require.NoError(t, s.Complete())
+
+	s.Stop()
+	leaving := &stats.IncompleteError{Joining: true, Leaving: true, Rebuilding: []int32{}}
+	assert.Equal(t, leaving, s.Complete())
+	assert.EqualError(t, s.Complete(), "leaving the consumer group: the service is stopping")
+	for _, p := range []int32{0, 1, 2} {
+		s.Drop(p)
+		assert.Equal(t, leaving, s.Complete(), "after giving back partition %d", p)
+	}
+	assert.Equal(t, leaving, s.Snapshot().Complete(), "a snapshot says so too")
+}
