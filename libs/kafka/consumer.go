@@ -119,11 +119,16 @@ type Consumer struct {
 	logsDone chan struct{} // closed when the librdkafka log channel is drained
 
 	// offsets answers Lag with a client of its own, so that a slow lag query never holds up
-	// closing the consumer: librdkafka's synchronous offset calls on the consumer cannot be
-	// interrupted, and the consumer may not be destroyed while one runs. The admin calls take a
-	// context, which closeClient cancels first (closing), so they return at once.
-	offsets       *ckafka.AdminClient
-	offsetsMu     sync.RWMutex // held for reading by Lag's admin calls, for writing by close
+	// closing the consumer: librdkafka's synchronous offset calls cannot be interrupted, and a
+	// client may not be destroyed while one runs. It is a plain consumer of the same group that
+	// never subscribes (so never joins the group): Committed and QueryWatermarkOffsets on it
+	// are bounded by a timeout, and closeClient leaves the group with the real consumer first,
+	// then waits for them. Not librdkafka's admin client: its ListConsumerGroupOffsets aborts
+	// the whole process when a broker restarts under it (librdkafka issues 3663 and 4605,
+	// "rd_kafka_enq_once_del_source_return: Assertion `eonce->refcnt > 0' failed"), which the
+	// fault suite's kill -9 of Kafka reproduced.
+	offsets       *ckafka.Consumer
+	offsetsMu     sync.RWMutex // held for reading by Lag's offset calls, for writing by close
 	offsetsGone   bool
 	closing       context.Context
 	cancelClosing context.CancelFunc
@@ -183,14 +188,16 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 	if cfg.GroupInstanceID != "" {
 		conf["group.instance.id"] = cfg.GroupInstanceID
 	}
-	adminConf := commonConfig(cfg)
-	offsets, err := ckafka.NewAdminClient(&adminConf)
+	offsetsConf := commonConfig(cfg)
+	offsetsConf["group.id"] = opts.GroupID
+	offsetsConf["enable.auto.commit"] = false
+	offsets, err := ckafka.NewConsumer(&offsetsConf)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: create offsets client: %w", err)
 	}
 	kc, err := ckafka.NewConsumer(&conf)
 	if err != nil {
-		offsets.Close()
+		_ = offsets.Close()
 		return nil, fmt.Errorf("kafka: create consumer: %w", err)
 	}
 	c := &Consumer{
@@ -330,8 +337,8 @@ func (c *Consumer) Assignment() ([]TopicPartition, error) {
 // Lag returns the consumer lag of every partition this member owns: committed offsets come from
 // the group coordinator, watermarks from the latest fetch responses or, when those are not
 // cached yet, from the partition leaders. Network calls end by ctx's deadline (or
-// Config.RequestTimeout), and at once when the consumer closes: they run on a client of their
-// own, so closing never waits for a slow lag query.
+// Config.RequestTimeout). They run on a client of their own, so a slow lag query never holds
+// up leaving the group; closing waits for it only before releasing that client.
 func (c *Consumer) Lag(ctx context.Context) ([]PartitionLag, error) {
 	assigned, cached, err := c.lagSnapshot()
 	if err != nil || len(assigned) == 0 {
@@ -341,25 +348,15 @@ func (c *Consumer) Lag(ctx context.Context) ([]PartitionLag, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: lag: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, millis(ms))
-	defer cancel()
-	// Ends with this call at the latest, through the deferred cancel.
-	go func() {
-		select {
-		case <-c.closing.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
 	c.offsetsMu.RLock()
 	defer c.offsetsMu.RUnlock()
 	if c.offsetsGone {
 		return nil, ErrClosed
 	}
-	committed, err := c.committed(ctx, assigned, millis(ms))
+	deadline := time.Now().Add(millis(ms))
+	committed, err := c.committed(assigned, deadline)
 	if err == nil {
-		err = c.queryWatermarks(ctx, cached, millis(ms))
+		err = c.queryWatermarks(cached, deadline)
 	}
 	if err != nil {
 		if c.closing.Err() != nil {
@@ -406,73 +403,60 @@ func (c *Consumer) lagSnapshot() ([]ckafka.TopicPartition, map[TopicPartition]wa
 	return assigned, cached, nil
 }
 
-// committed asks the group coordinator for the group's committed offsets of parts (-1: none).
-func (c *Consumer) committed(ctx context.Context, parts []ckafka.TopicPartition, timeout time.Duration) (map[TopicPartition]int64, error) {
-	res, err := c.offsets.ListConsumerGroupOffsets(ctx,
-		[]ckafka.ConsumerGroupTopicPartitions{{Group: c.opts.GroupID, Partitions: parts}},
-		ckafka.SetAdminRequestTimeout(timeout))
-	if err == nil && len(res.ConsumerGroupsTopicPartitions) != 1 {
-		err = fmt.Errorf("%d results for one group", len(res.ConsumerGroupsTopicPartitions))
+// committed asks the group coordinator for the group's committed offsets of parts (-1: none),
+// by the deadline.
+func (c *Consumer) committed(parts []ckafka.TopicPartition, deadline time.Time) (map[TopicPartition]int64, error) {
+	ms, err := msUntil(deadline)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: lag: committed offsets: %w", err)
 	}
+	res, err := c.offsets.Committed(parts, ms)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: lag: committed offsets: %w", err)
 	}
 	out := make(map[TopicPartition]int64, len(parts))
-	for _, tp := range res.ConsumerGroupsTopicPartitions[0].Partitions {
+	for _, tp := range res {
 		if tp.Error != nil {
 			return nil, fmt.Errorf("kafka: lag: committed offset of %s: %w", tp, tp.Error)
 		}
-		out[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = int64(tp.Offset)
+		off := int64(tp.Offset)
+		if off < 0 {
+			off = -1 // none committed (OffsetInvalid)
+		}
+		out[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = off
 	}
 	return out, nil
 }
 
-// queryWatermarks fills in the watermarks the cache lacked by asking the partition leaders.
-func (c *Consumer) queryWatermarks(ctx context.Context, marks map[TopicPartition]watermarks, timeout time.Duration) error {
-	specs := make(map[ckafka.TopicPartition]ckafka.OffsetSpec)
+// queryWatermarks fills in the watermarks the cache lacked by asking the partition leaders, by
+// the deadline.
+func (c *Consumer) queryWatermarks(marks map[TopicPartition]watermarks, deadline time.Time) error {
 	for tp, w := range marks {
-		if w.high < 0 {
-			topic := tp.Topic
-			specs[ckafka.TopicPartition{Topic: &topic, Partition: tp.Partition}] = ckafka.LatestOffsetSpec
+		if w.high >= 0 {
+			continue
 		}
-	}
-	if len(specs) == 0 {
-		return nil
-	}
-	latest, err := c.listOffsets(ctx, specs, timeout)
-	if err != nil {
-		return err
-	}
-	for k := range specs {
-		specs[k] = ckafka.EarliestOffsetSpec
-	}
-	earliest, err := c.listOffsets(ctx, specs, timeout)
-	if err != nil {
-		return err
-	}
-	for tp := range latest {
-		marks[tp] = watermarks{low: earliest[tp], high: latest[tp]}
+		ms, err := msUntil(deadline)
+		if err != nil {
+			return fmt.Errorf("kafka: lag: watermarks: %w", err)
+		}
+		low, high, err := c.offsets.QueryWatermarkOffsets(tp.Topic, tp.Partition, ms)
+		if err != nil {
+			return fmt.Errorf("kafka: lag: watermarks of %s[%d]: %w", tp.Topic, tp.Partition, err)
+		}
+		marks[tp] = watermarks{low: low, high: high}
 	}
 	return nil
 }
 
-func (c *Consumer) listOffsets(ctx context.Context, specs map[ckafka.TopicPartition]ckafka.OffsetSpec, timeout time.Duration) (map[TopicPartition]int64, error) {
-	res, err := c.offsets.ListOffsets(ctx, specs, ckafka.SetAdminRequestTimeout(timeout))
-	if err != nil {
-		return nil, fmt.Errorf("kafka: lag: watermarks: %w", err)
+// msUntil is the millisecond timeout left until deadline for a blocking librdkafka call.
+func msUntil(deadline time.Time) (int, error) {
+	ms := int(time.Until(deadline).Milliseconds())
+	if ms < 1 {
+		return 0, context.DeadlineExceeded
 	}
-	out := make(map[TopicPartition]int64, len(res.ResultInfos))
-	for tp, info := range res.ResultInfos {
-		if info.Error.Code() != ckafka.ErrNoError {
-			return nil, fmt.Errorf("kafka: lag: watermarks of %s[%d]: %w", *tp.Topic, tp.Partition, info.Error)
-		}
-		out[TopicPartition{Topic: *tp.Topic, Partition: tp.Partition}] = int64(info.Offset)
-	}
-	if len(out) != len(specs) {
-		return nil, fmt.Errorf("kafka: lag: watermarks: %d answers for %d partitions", len(out), len(specs))
-	}
-	return out, nil
+	return ms, nil
 }
+
 
 // pollTimeout bounds one Poll, and so how long Stop waits for an idle consumer to notice.
 const pollTimeout = 100 * time.Millisecond
@@ -692,9 +676,9 @@ func (c *Consumer) recordFloors(parts []ckafka.TopicPartition) {
 	}
 }
 
-// closeClient leaves the group (running the revoke callback) and releases librdkafka. It first
-// cancels the lag queries in flight, which run on a client of their own and return at once;
-// the write lock then waits only for calls that make no network request. It is released before
+// closeClient leaves the group (running the revoke callback) and releases librdkafka. A lag
+// query in flight runs on a client of its own: the group is left without waiting for it, and
+// only the release of that client waits for it to end (by its timeout at the latest). It is released before
 // Close so that callbacks run by Close may still call methods such as Lag (which then report
 // ErrClosed).
 func (c *Consumer) closeClient() {
@@ -714,7 +698,9 @@ func (c *Consumer) closeClient() {
 	c.offsetsMu.Lock()
 	c.offsetsGone = true
 	c.offsetsMu.Unlock()
-	c.offsets.Close()
+	if err := c.offsets.Close(); err != nil {
+		c.log.Warn("close offsets client", zap.Error(err))
+	}
 }
 
 func fromKafkaPartitions(parts []ckafka.TopicPartition) []TopicPartition {
