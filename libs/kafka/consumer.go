@@ -457,7 +457,6 @@ func msUntil(deadline time.Time) (int, error) {
 	return ms, nil
 }
 
-
 // pollTimeout bounds one Poll, and so how long Stop waits for an idle consumer to notice.
 const pollTimeout = 100 * time.Millisecond
 
