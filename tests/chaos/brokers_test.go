@@ -65,6 +65,7 @@ func startBrokers(t *testing.T) *brokers {
 	b.vars = b.exported(t)
 	require.NotEmpty(t, b.vars["KAFKA_BOOTSTRAP_SERVERS"])
 	require.NotEmpty(t, b.vars["RABBITMQ_URL"])
+	require.NotEmpty(t, b.vars["POSTGRES_URL"])
 	return b
 }
 

@@ -12,8 +12,9 @@ import (
 
 // probe is one answer of a polled endpoint.
 type probe struct {
-	at     time.Time
-	status int // 0: no answer
+	at     time.Time // sent
+	done   time.Time // answered, or given up on
+	status int       // 0: no answer
 	body   []byte
 }
 
@@ -37,6 +38,7 @@ func watch(addr, path string, every time.Duration) *watcher {
 			if status, body, err := stack.Get(addr, path); err == nil {
 				p.status, p.body = status, body
 			}
+			p.done = time.Now()
 			w.mu.Lock()
 			w.probes = append(w.probes, p)
 			w.mu.Unlock()

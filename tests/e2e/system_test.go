@@ -32,7 +32,7 @@ type system struct {
 
 func newSystem(t *testing.T) *system {
 	t.Helper()
-	s := stack.New(t, brokertest.KafkaBootstrap(t), brokertest.RabbitMQURL(t))
+	s := stack.New(t, brokertest.KafkaBootstrap(t), brokertest.RabbitMQURL(t), brokertest.PostgresURL(t))
 	suffix := stack.UniqueSuffix()
 	topic := "e2e.orders." + suffix
 	exchange := "e2e.orders." + suffix

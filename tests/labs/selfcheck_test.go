@@ -28,7 +28,7 @@ import (
 func TestSelfChecks(t *testing.T) {
 	kafka, amqpURL := brokertest.KafkaBootstrap(t), brokertest.RabbitMQURL(t)
 	requireNoOtherNotifier(t, amqpURL)
-	s := stack.New(t, kafka, amqpURL)
+	s := stack.New(t, kafka, amqpURL, brokertest.PostgresURL(t))
 	s.StartAll()
 	requireAllPartitions(t, s)
 

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/backend-prep/backend-prep/libs/brokertest"
 )
 
 // Services are the four binaries of the system, in start order: the notifier before order-api,
@@ -124,10 +122,11 @@ type Stack struct {
 	Procs map[string]*Proc
 }
 
-// New prepares a stack on the given brokers, on free ports. Topic, exchange, queue and group
+// New prepares a stack on the given brokers (Kafka bootstrap servers, AMQP URL) and PostgreSQL
+// database (order-api's Idempotency-Keys), on free ports. Topic, exchange, queue and group
 // names are the services' defaults unless the caller sets them in Env: shared with every
 // other stack on the same brokers that keeps the defaults.
-func New(t *testing.T, kafka, amqp string) *Stack {
+func New(t *testing.T, kafka, amqp, postgres string) *Stack {
 	t.Helper()
 	s := &Stack{
 		t:         t,
@@ -149,7 +148,7 @@ func New(t *testing.T, kafka, amqp string) *Stack {
 			"VALIDATOR_ADDR":          s.GRPCAddr,
 			"KAFKA_BOOTSTRAP_SERVERS": kafka,
 			"RABBITMQ_URL":            amqp,
-			"POSTGRES_URL":            brokertest.PostgresURL(t),
+			"POSTGRES_URL":            postgres,
 		},
 		"notifier": {
 			"RABBITMQ_URL": amqp,
