@@ -179,8 +179,16 @@ func TestMakeRunStartsTheBrokers(t *testing.T) {
 	for _, port := range systemPorts {
 		require.False(t, listening(t, port), "127.0.0.1:%s is in use (is `make run` running?)", port)
 	}
-	state := t.TempDir()
-	ports := map[string]string{"RABBITMQ_PORT": "5682", "RABBITMQ_EPMD_PORT": "4379", "KAFKA_PORT": "9192", "KAFKA_CONTROLLER_PORT": "9193"}
+	// Run as root, scripts/brokers runs PostgreSQL as an unprivileged user, who must be able to
+	// reach the state directory: unlike t.TempDir's, this one is traversable.
+	state, err := os.MkdirTemp("", "backend-prep-makerun-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(state) })
+	require.NoError(t, os.Chmod(state, 0o755)) //nolint:gosec // reached by the PostgreSQL user; holds no secrets
+	ports := map[string]string{
+		"RABBITMQ_PORT": "5682", "RABBITMQ_EPMD_PORT": "4379", "KAFKA_PORT": "9192", "KAFKA_CONTROLLER_PORT": "9193",
+		"POSTGRES_PORT": "5452",
+	}
 	for _, port := range ports {
 		require.False(t, listening(t, port), "127.0.0.1:%s is in use: this test starts brokers there", port)
 	}
@@ -191,7 +199,8 @@ func TestMakeRunStartsTheBrokers(t *testing.T) {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL", "RABBITMQCTL", "BROKERS_STATE_DIR", "MAKELEVEL", "MAKEFLAGS", "MFLAGS":
+		case "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL", "RABBITMQCTL", "POSTGRES_URL", "ORDER_API_RABBITMQ_URL", "NOTIFIER_RABBITMQ_URL",
+			"BROKERS_STATE_DIR", "MAKELEVEL", "MAKEFLAGS", "MFLAGS":
 		default:
 			env = append(env, kv)
 		}
@@ -228,12 +237,12 @@ func TestMakeRunStartsTheBrokers(t *testing.T) {
 	brokers("brokers-stop")
 	assert.Empty(t, listeners(t, ports["RABBITMQ_EPMD_PORT"]), "epmd still runs after the brokers stopped")
 
-	for _, dir := range []string{"rabbitmq/mnesia", "kafka/data"} {
+	for _, dir := range []string{"rabbitmq/mnesia", "kafka/data", "postgres/data"} {
 		_, err := os.Stat(filepath.Join(state, dir))
 		require.NoError(t, err, "the brokers stored nothing in %s", dir)
 	}
 	brokers("brokers-reset")
-	for _, dir := range []string{"rabbitmq/mnesia", "kafka/data"} {
+	for _, dir := range []string{"rabbitmq/mnesia", "kafka/data", "postgres/data"} {
 		_, err := os.Stat(filepath.Join(state, dir))
 		assert.ErrorIs(t, err, os.ErrNotExist, "make brokers-reset left %s", dir)
 	}
