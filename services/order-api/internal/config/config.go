@@ -61,9 +61,11 @@ type Config struct {
 	RabbitMQExchange string `env:"RABBITMQ_EXCHANGE" envDefault:"orders"`
 
 	// PostgresURL is the libpq URL of the PostgreSQL database holding the Idempotency-Keys,
-	// postgres://user:password@host:port/database?sslmode=…. Required: without the store,
-	// order-api could not keep the Idempotency-Key contract.
-	PostgresURL string `env:"POSTGRES_URL"`
+	// postgres://user:password@host:port/database?sslmode=…. Like the brokers' addresses it
+	// defaults to the database `make brokers` runs (whose password is a fixed development one,
+	// as RabbitMQ's guest is); order-api does not start without it, since without the store it
+	// could not keep the Idempotency-Key contract.
+	PostgresURL string `env:"POSTGRES_URL" envDefault:"postgres://backend_prep:backend_prep@127.0.0.1:5432/backend_prep?sslmode=disable"`
 	// PostgresPasswordFile, when set, is a file holding the password (a mounted Secret); it
 	// replaces any password in PostgresURL.
 	PostgresPasswordFile string `env:"POSTGRES_PASSWORD_FILE"`
@@ -110,9 +112,7 @@ func (c Config) Validate() error {
 		add("PUBLISH_TIMEOUT", "VALIDATOR_TIMEOUT + PUBLISH_TIMEOUT + 2 × POSTGRES_TIMEOUT (%s) must stay below the HTTP write timeout (%s)",
 			budget, httpserver.WriteTimeout)
 	}
-	if c.PostgresURL == "" {
-		add("POSTGRES_URL", "must be set: the PostgreSQL database of the Idempotency-Keys, e.g. postgres://user:password@127.0.0.1:5432/db (make brokers starts one; eval \"$(scripts/brokers env)\" exports it)")
-	} else if _, err := pgxpool.ParseConfig(c.PostgresURL); err != nil {
+	if _, err := pgxpool.ParseConfig(c.PostgresURL); err != nil {
 		add("POSTGRES_URL", "is not a libpq connection URL: %v", err)
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter%time.Second != 0 {

@@ -21,10 +21,10 @@ var serviceVars = []string{
 	"POSTGRES_URL", "POSTGRES_PASSWORD_FILE", "POSTGRES_TIMEOUT", "IDEMPOTENCY_KEY_RETENTION",
 }
 
-// postgresURL is a valid POSTGRES_URL, which has no default.
+// postgresURL is a valid POSTGRES_URL other than the default.
 const postgresURL = "postgres://order_api:secret@127.0.0.1:5432/orders?sslmode=disable"
 
-// setEnv clears the service's variables, sets POSTGRES_URL (required) and then vars.
+// setEnv clears the service's variables, sets POSTGRES_URL and then vars.
 func setEnv(t *testing.T, vars map[string]string) {
 	t.Helper()
 	for _, name := range serviceVars {
@@ -63,11 +63,14 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, 30*time.Second, store.Lease, "no request outlives the HTTP write timeout")
 }
 
-func TestPostgresURLIsRequired(t *testing.T) {
-	setEnv(t, map[string]string{"POSTGRES_URL": ""})
-	_, err := platformconfig.Load[config.Config]()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "POSTGRES_URL: must be set")
+func TestPostgresURLDefaultsToMakeBrokers(t *testing.T) {
+	for _, name := range serviceVars {
+		t.Setenv(name, "")
+	}
+	cfg, err := platformconfig.Load[config.Config]()
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://backend_prep:backend_prep@127.0.0.1:5432/backend_prep?sslmode=disable", cfg.PostgresURL,
+		"the database scripts/brokers starts (its env command prints the same URL)")
 }
 
 func TestLoadReadsNestedBrokerVariables(t *testing.T) {
