@@ -86,7 +86,7 @@ $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: brokers
-brokers: ## Start real RabbitMQ and Apache Kafka on this machine, without Docker (idempotent).
+brokers: ## Start real RabbitMQ, Apache Kafka and PostgreSQL on this machine, without Docker (idempotent).
 	scripts/brokers up
 
 .PHONY: brokers-stop

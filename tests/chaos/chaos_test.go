@@ -51,8 +51,9 @@ type fault struct {
 	name         string
 	inject, heal func(t *testing.T, f *fixture)
 	hold         time.Duration
-	// brokerDown: order-api cannot publish while the fault lasts, so its /readyz must turn
-	// false and its 503s must come fast once it has.
+	// brokerDown: order-api cannot place orders while the fault lasts (a broker, or the
+	// database of its Idempotency-Keys, is down), so its /readyz must turn false and its 503s
+	// must come fast once it has.
 	brokerDown bool
 	// analytics: analytics itself restarts; it must not answer 200 with lost stats, and be
 	// right again within analyticsRecovery.
@@ -91,6 +92,13 @@ var faults = []fault{
 		inject:     func(t *testing.T, f *fixture) { f.b.run(t, time.Minute, "rabbitmqctl", "stop_app") },
 		hold:       6 * time.Second,
 		heal:       func(t *testing.T, f *fixture) { f.b.run(t, time.Minute, "rabbitmqctl", "start_app") },
+		brokerDown: true,
+	},
+	{
+		name:       "postgres stop",
+		inject:     func(t *testing.T, f *fixture) { f.b.run(t, time.Minute, "down", "postgres") },
+		hold:       4 * time.Second,
+		heal:       func(t *testing.T, f *fixture) { f.b.run(t, time.Minute, "up", "postgres") },
 		brokerDown: true,
 	},
 	{
