@@ -249,3 +249,32 @@ func newTopic(t *testing.T) string {
 	})
 	return name
 }
+
+// TestService_DeclaresItsTopic: started before anything created its topic, analytics creates it
+// as order-api would (3 partitions), so it owns its partitions and is ready rather than waiting
+// for order-api; and it refuses to start on a topic with another partition count.
+func TestService_DeclaresItsTopic(t *testing.T) {
+	cfg := testConfig(t, brokertest.UniqueName(t, "analytics"), brokertest.UniqueName(t, "group"))
+	adm, err := kafka.NewAdmin(cfg.Kafka())
+	require.NoError(t, err)
+	t.Cleanup(adm.Close)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, adm.DeleteTopics(ctx, cfg.Topic))
+	})
+
+	in := start(t, cfg)
+	require.Eventually(t, func() bool { return in.ready(t) }, waitFor, 100*time.Millisecond, "ready on a topic it created")
+	assert.Equal(t, []int32{0, 1, 2}, in.stats(t).Partitions)
+	in.stop()
+
+	other := cfg
+	other.TopicPartitions = 5
+	app := fxtest.New(t, platform.Options(other, zaptest.NewLogger(t)), service())
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	err = app.Start(ctx)
+	t.Cleanup(func() { _ = app.Stop(context.Background()) })
+	require.ErrorIs(t, err, kafka.ErrTopicMismatch, "an existing topic with another partition count stops start-up")
+}

@@ -22,9 +22,8 @@ import (
 )
 
 // Services are the four binaries of the system, in start order: the notifier before order-api,
-// whose mandatory publishes need the notifier's queue to exist, and analytics after it, since
-// analytics is not ready before it owns the partitions of the topic order-api declares.
-var Services = []string{"validator", "notifier", "order-api", "analytics"}
+// whose mandatory publishes need the notifier's queue to exist.
+var Services = []string{"validator", "notifier", "analytics", "order-api"}
 
 var (
 	buildOnce sync.Once

@@ -32,6 +32,11 @@ type Config struct {
 	GroupID string `env:"ANALYTICS_GROUP_ID" envDefault:"analytics"`
 	// Topic is the topic of OrderPlaced events (ordersv1.Topic).
 	Topic string `env:"KAFKA_TOPIC" envDefault:"orders.v1"`
+	// TopicPartitions and TopicReplication declare the topic when it does not exist yet, with
+	// the same variables and defaults as order-api, which declares it too: whichever starts
+	// first creates it, and an existing topic with another partition count stops start-up.
+	TopicPartitions  int `env:"KAFKA_TOPIC_PARTITIONS" envDefault:"3"`
+	TopicReplication int `env:"KAFKA_TOPIC_REPLICATION" envDefault:"1"`
 	// LagRefreshInterval is how often the consumer-lag gauge is refreshed from the broker.
 	LagRefreshInterval time.Duration `env:"LAG_REFRESH_INTERVAL" envDefault:"5s"`
 }
@@ -47,6 +52,12 @@ func (c Config) Validate() error {
 	}
 	if c.Topic == "" {
 		errs = append(errs, &config.VarError{Var: "KAFKA_TOPIC", Err: errors.New("must not be empty")})
+	}
+	if c.TopicPartitions < 1 {
+		errs = append(errs, &config.VarError{Var: "KAFKA_TOPIC_PARTITIONS", Err: fmt.Errorf("must be at least 1, got %d", c.TopicPartitions)})
+	}
+	if c.TopicReplication < 1 {
+		errs = append(errs, &config.VarError{Var: "KAFKA_TOPIC_REPLICATION", Err: fmt.Errorf("must be at least 1, got %d", c.TopicReplication)})
 	}
 	if c.LagRefreshInterval < MinLagRefreshInterval || c.LagRefreshInterval > MaxLagRefreshInterval {
 		errs = append(errs, &config.VarError{Var: "LAG_REFRESH_INTERVAL", Err: fmt.Errorf("%s is outside [%s, %s]",
@@ -67,5 +78,8 @@ func (c Config) Kafka() kafka.Config { return c.Config }
 
 // Consume is what the consumer of OrderPlaced events needs to know.
 func (c Config) Consume() consume.Settings {
-	return consume.Settings{GroupID: c.GroupID, Topic: c.Topic, LagRefreshInterval: c.LagRefreshInterval}
+	return consume.Settings{
+		GroupID: c.GroupID, Topic: c.Topic, LagRefreshInterval: c.LagRefreshInterval,
+		TopicPartitions: c.TopicPartitions, TopicReplication: c.TopicReplication,
+	}
 }

@@ -24,7 +24,10 @@ func TestLoad_Defaults(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, httpserver.Config{Addr: ":8081"}, cfg.HTTPServer())
-	assert.Equal(t, consume.Settings{GroupID: "analytics", Topic: ordersv1.Topic, LagRefreshInterval: 5 * time.Second}, cfg.Consume())
+	assert.Equal(t, consume.Settings{
+		GroupID: "analytics", Topic: ordersv1.Topic, LagRefreshInterval: 5 * time.Second,
+		TopicPartitions: 3, TopicReplication: 1, // order-api's defaults: both declare the topic
+	}, cfg.Consume())
 	assert.Equal(t, kafka.DefaultConfig(), cfg.Kafka())
 	assert.Equal(t, ":9090", cfg.AdminAddr)
 }
@@ -41,12 +44,17 @@ func TestLoad_FromTheEnvironment(t *testing.T) {
 	t.Setenv("ANALYTICS_GROUP_ID", "analytics-canary")
 	t.Setenv("KAFKA_TOPIC", "orders.v1.replay")
 	t.Setenv("LAG_REFRESH_INTERVAL", "750ms")
+	t.Setenv("KAFKA_TOPIC_PARTITIONS", "6")
+	t.Setenv("KAFKA_TOPIC_REPLICATION", "3")
 	t.Setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-0:9092,kafka-1:9092")
 
 	cfg, err := platformconfig.Load[config.Config]()
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:18081", cfg.HTTPServer().Addr)
-	assert.Equal(t, consume.Settings{GroupID: "analytics-canary", Topic: "orders.v1.replay", LagRefreshInterval: 750 * time.Millisecond}, cfg.Consume())
+	assert.Equal(t, consume.Settings{
+		GroupID: "analytics-canary", Topic: "orders.v1.replay", LagRefreshInterval: 750 * time.Millisecond,
+		TopicPartitions: 6, TopicReplication: 3,
+	}, cfg.Consume())
 	assert.Equal(t, "kafka-0:9092,kafka-1:9092", cfg.Kafka().BootstrapServers)
 }
 
@@ -58,6 +66,8 @@ func TestLoad_BadValuesNameTheirVariable(t *testing.T) {
 		{"HTTP_ADDR", ":http"},
 		{"LAG_REFRESH_INTERVAL", "soon"},
 		{"LAG_REFRESH_INTERVAL", "10ms"},
+		{"KAFKA_TOPIC_PARTITIONS", "0"},
+		{"KAFKA_TOPIC_REPLICATION", "0"},
 		{"LAG_REFRESH_INTERVAL", "2m"},
 		{"KAFKA_SESSION_TIMEOUT", "0s"},
 		{"ADMIN_ADDR", "nowhere"},

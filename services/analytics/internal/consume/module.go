@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,9 @@ type Settings struct {
 	Topic string
 	// LagRefreshInterval is how often the lag gauge is refreshed (LAG_REFRESH_INTERVAL).
 	LagRefreshInterval time.Duration
+	// TopicPartitions and TopicReplication declare Topic when it does not exist yet
+	// (KAFKA_TOPIC_PARTITIONS, KAFKA_TOPIC_REPLICATION); 0 leaves it undeclared.
+	TopicPartitions, TopicReplication int
 }
 
 // NewConsumer returns the group member that feeds s.Topic to h; it joins the group on Start.
@@ -65,6 +69,11 @@ func provideConsumer(lc fx.Lifecycle, sd fx.Shutdowner, cfg kafka.Config, s Sett
 	var stopping atomic.Bool
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			// Without its topic the group assigns nothing, and the replica would wait, not
+			// ready, for whoever creates it: declared here as order-api declares it.
+			if err := ensureTopic(ctx, cfg, s); err != nil {
+				return err
+			}
 			if err := c.Start(ctx); err != nil {
 				return err
 			}
@@ -87,6 +96,25 @@ func provideConsumer(lc fx.Lifecycle, sd fx.Shutdowner, cfg kafka.Config, s Sett
 		},
 	})
 	return c, nil
+}
+
+// ensureTopic creates s.Topic unless it exists, with an admin client of its own closed at once.
+func ensureTopic(ctx context.Context, cfg kafka.Config, s Settings) error {
+	if s.TopicPartitions == 0 {
+		return nil
+	}
+	admin, err := kafka.NewAdmin(cfg)
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	spec := kafka.TopicSpec{Name: s.Topic, Partitions: s.TopicPartitions, ReplicationFactor: s.TopicReplication}
+	if err := admin.EnsureTopic(ctx, spec); err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	return nil
 }
 
 // provideLagMonitor starts the monitor after the consumer and so stops it before.
