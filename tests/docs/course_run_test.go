@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,6 +137,7 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 	s.rabbitmqctl("set_permissions", "-p", s.vhost, "guest", ".*", ".*", ".*")
 	t.Cleanup(func() { s.rabbitmqctl("delete_vhost", s.vhost) })
 	t.Cleanup(s.deleteTopics)
+	postgres := s.schema()
 	t.Cleanup(s.stopAll)
 
 	// The reader's shell: no settings of this test's own run, and not inside a make (under
@@ -143,7 +145,7 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
-		case name == "PATH", strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "RABBITMQ_"),
+		case name == "PATH", strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "RABBITMQ_"), strings.HasPrefix(name, "POSTGRES_"),
 			strings.HasPrefix(name, "ANALYTICS_"), slices.Contains([]string{"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}, name):
 		default:
 			s.env = append(s.env, kv)
@@ -155,9 +157,36 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 		"RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/"+s.vhost,
 		"KAFKA_TOPIC=orders.v1-"+s.suffix,
 		"ANALYTICS_GROUP_ID=analytics-"+s.suffix,
+		"POSTGRES_URL="+postgres,
 		"SHUTDOWN_TIMEOUT=10s",
 	)
 	return s
+}
+
+// schema gives the page a schema of its own in order-api's PostgreSQL database, dropped when
+// the page is done, and returns the POSTGRES_URL whose connections see only it: the
+// Idempotency-Keys of earlier runs (kept for a day) and of other pages change nothing the page
+// prints.
+func (s *session) schema() string {
+	s.t.Helper()
+	base := brokertest.PostgresURL(s.t)
+	name := "docs_" + s.suffix // "run" and hex digits: a plain identifier
+	s.psql(base, "CREATE SCHEMA "+name)
+	s.t.Cleanup(func() { s.psql(base, "DROP SCHEMA "+name+" CASCADE") })
+	u, err := url.Parse(base)
+	require.NoError(s.t, err, "POSTGRES_URL is a URL")
+	q := u.Query()
+	q.Set("search_path", name) // order-api's driver (pgx) sends it as a run-time setting
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (s *session) psql(conn, sql string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "psql", conn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
+	require.NoError(s.t, err, "psql -c %q (the PostgreSQL client, which the postgresql package installs)\n%s", sql, out)
 }
 
 func (s *session) rabbitmqctl(args ...string) {
