@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -96,30 +97,44 @@ func (a *Admin) EnsureTopic(ctx context.Context, spec TopicSpec) error {
 	}
 }
 
+// checkPartitions compares an existing topic with spec. The topic may have been created a
+// moment ago by another client declaring it too (order-api and analytics both do, and may start
+// together): CreateTopics already says it exists while the metadata still says unknown topic or
+// no leader. Those answers are asked again until ctx's deadline.
 func (a *Admin) checkPartitions(ctx context.Context, spec TopicSpec) error {
 	if spec.Partitions == 0 {
 		return nil
 	}
-	ms, err := timeoutMillis(ctx, a.cfg.RequestTimeout)
-	if err != nil {
-		return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, err)
+	for {
+		ms, err := timeoutMillis(ctx, a.cfg.RequestTimeout)
+		if err != nil {
+			return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, err)
+		}
+		md, err := a.client.GetMetadata(&spec.Name, false, ms)
+		if err != nil {
+			return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, err)
+		}
+		topic, ok := md.Topics[spec.Name]
+		if !ok {
+			return fmt.Errorf("kafka: describe topic %s: not in metadata", spec.Name)
+		}
+		switch topic.Error.Code() {
+		case ckafka.ErrNoError:
+			if got := len(topic.Partitions); got != spec.Partitions {
+				return fmt.Errorf("%w: topic %s has %d partitions, declared %d",
+					ErrTopicMismatch, spec.Name, got, spec.Partitions)
+			}
+			return nil
+		case ckafka.ErrUnknownTopicOrPart, ckafka.ErrLeaderNotAvailable:
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("kafka: describe topic %s: %w (%w)", spec.Name, topic.Error, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, topic.Error)
+		}
 	}
-	md, err := a.client.GetMetadata(&spec.Name, false, ms)
-	if err != nil {
-		return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, err)
-	}
-	topic, ok := md.Topics[spec.Name]
-	if !ok {
-		return fmt.Errorf("kafka: describe topic %s: not in metadata", spec.Name)
-	}
-	if topic.Error.Code() != ckafka.ErrNoError {
-		return fmt.Errorf("kafka: describe topic %s: %w", spec.Name, topic.Error)
-	}
-	if got := len(topic.Partitions); got != spec.Partitions {
-		return fmt.Errorf("%w: topic %s has %d partitions, declared %d",
-			ErrTopicMismatch, spec.Name, got, spec.Partitions)
-	}
-	return nil
 }
 
 // DeleteTopics deletes the named topics; topics that do not exist are ignored.
