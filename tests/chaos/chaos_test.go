@@ -130,6 +130,9 @@ func TestFaults(t *testing.T) {
 	}
 	f.journal = filepath.Join(t.TempDir(), "notifications.jsonl")
 	f.s.Env["notifier"]["NOTIFIER_JOURNAL_PATH"] = f.journal
+	// The journal keeps the last NOTIFIER_RECENT_LIMIT notifications (10,000 by default) and
+	// drops older ones when it compacts; the suite places some 20,000 orders and checks each.
+	f.s.Env["notifier"]["NOTIFIER_RECENT_LIMIT"] = "1000000"
 	f.s.StartAll()
 	f.waitForStats(t, time.Now(), time.Minute) // analytics owns its partitions before the first fault
 
