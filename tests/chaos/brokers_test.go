@@ -44,20 +44,9 @@ func startBrokers(t *testing.T) *brokers {
 	t.Helper()
 	b := &brokers{
 		script: filepath.Join(stack.RepoRoot(), "scripts", "brokers"),
-		state:  stateDir(t),
+		state:  stack.BrokersStateDir(t, "backend-prep-chaos-"),
 	}
-	b.env = []string{"BROKERS_STATE_DIR=" + b.state}
-	for k, v := range brokerPorts {
-		b.env = append(b.env, k+"="+v)
-	}
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL", "RABBITMQCTL", "POSTGRES_URL", "BROKERS_STATE_DIR", "MAKELEVEL", "MAKEFLAGS", "MFLAGS":
-		default:
-			b.env = append(b.env, kv)
-		}
-	}
+	b.env = stack.PrivateBrokersEnv(b.state, brokerPorts)
 	began := time.Now()
 	t.Cleanup(func() { b.run(t, 2*time.Minute, "down") })
 	b.run(t, 5*time.Minute, "up")
@@ -134,16 +123,4 @@ func gone(pid int) bool {
 	// pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
 	_, rest, ok := strings.Cut(string(stat)[strings.LastIndexByte(string(stat), ')'):], ") ")
 	return ok && strings.HasPrefix(rest, "Z")
-}
-
-// stateDir makes the brokers' state directory. Run as root, scripts/brokers runs PostgreSQL as
-// an unprivileged user, which must be able to reach its data directory: the directory is
-// world-traversable, unlike t.TempDir's.
-func stateDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "backend-prep-chaos-")
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o755)) //nolint:gosec // traversable by the PostgreSQL user; holds no secrets
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
 }

@@ -179,12 +179,7 @@ func TestMakeRunStartsTheBrokers(t *testing.T) {
 	for _, port := range systemPorts {
 		require.False(t, listening(t, port), "127.0.0.1:%s is in use (is `make run` running?)", port)
 	}
-	// Run as root, scripts/brokers runs PostgreSQL as an unprivileged user, who must be able to
-	// reach the state directory: unlike t.TempDir's, this one is traversable.
-	state, err := os.MkdirTemp("", "backend-prep-makerun-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(state) })
-	require.NoError(t, os.Chmod(state, 0o755)) //nolint:gosec // reached by the PostgreSQL user; holds no secrets
+	state := stack.BrokersStateDir(t, "backend-prep-makerun-")
 	ports := map[string]string{
 		"RABBITMQ_PORT": "5682", "RABBITMQ_EPMD_PORT": "4379", "KAFKA_PORT": "9192", "KAFKA_CONTROLLER_PORT": "9193",
 		"POSTGRES_PORT": "5452",
@@ -192,19 +187,7 @@ func TestMakeRunStartsTheBrokers(t *testing.T) {
 	for _, port := range ports {
 		require.False(t, listening(t, port), "127.0.0.1:%s is in use: this test starts brokers there", port)
 	}
-	env := []string{"BROKERS_STATE_DIR=" + state}
-	for k, v := range ports {
-		env = append(env, k+"="+v)
-	}
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL", "RABBITMQCTL", "POSTGRES_URL", "ORDER_API_RABBITMQ_URL", "NOTIFIER_RABBITMQ_URL",
-			"BROKERS_STATE_DIR", "MAKELEVEL", "MAKEFLAGS", "MFLAGS":
-		default:
-			env = append(env, kv)
-		}
-	}
+	env := stack.PrivateBrokersEnv(state, ports)
 	// make runs what the README says: `make brokers-stop`, `make brokers-reset`.
 	brokers := func(target string) string {
 		t.Helper()
