@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,7 +217,8 @@ func TestRabbitMQRunsTheManagementImageWithItsDataOnAVolume(t *testing.T) {
 }
 
 func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
-	objects := rendered(t, "manifests/overlays/dev")
+	// What `tilt up -- --observability` applies: the dev overlay and the optional metrics.
+	objects := slices.Concat(rendered(t, "manifests/overlays/dev"), rendered(t, "manifests/optional/observability"))
 	nsLabels := map[string]string{"kubernetes.io/metadata.name": namespace}
 	pod := func(name string) platform.Pod {
 		return platform.Pod{Namespace: namespace, NamespaceLabels: nsLabels, Labels: map[string]string{"app.kubernetes.io/name": name}}
@@ -247,6 +249,23 @@ func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
 		{outsider, "another namespace", "validator", 50051, false},
 		{outsider, "another namespace", "order-api", 8080, true},
 		{outsider, "another namespace", "analytics", 8081, true},
+		{pod("order-api"), "order-api", "jaeger", 4318, true},
+		{pod("validator"), "validator", "jaeger", 4318, true},
+		{pod("notifier"), "notifier", "jaeger", 4318, true},
+		{pod("analytics"), "analytics", "jaeger", 4317, true},
+		{pod("kafka"), "kafka", "jaeger", 4318, false},
+		{pod("order-api"), "order-api", "jaeger", 16686, false},
+		{outsider, "another namespace", "jaeger", 4318, false},
+		{pod("prometheus"), "prometheus", "rabbitmq", 15692, true},
+		{pod("prometheus"), "prometheus", "order-api", 9090, true},
+		{pod("prometheus"), "prometheus", "analytics", 9090, true},
+		{pod("order-api"), "order-api", "rabbitmq", 15692, false},
+		{pod("prometheus"), "prometheus", "rabbitmq", 5672, false},
+		// The optional observability kustomization, applied next to the dev overlay.
+		{pod("grafana"), "grafana", "prometheus", 9090, true},
+		{pod("order-api"), "order-api", "prometheus", 9090, false},
+		{outsider, "another namespace", "prometheus", 9090, false},
+		{outsider, "another namespace", "grafana", 3000, false},
 	}
 	for _, tc := range cases {
 		verdict := "may not"

@@ -11,11 +11,12 @@ import (
 )
 
 // The kustomizations the repository ships: the hardened base, what Tilt deploys, and
-// the optional Kafka UI.
+// the optional Kafka UI and metrics (Prometheus and Grafana).
 var kustomizations = []string{
 	"manifests/base",
 	"manifests/overlays/dev",
 	"manifests/optional/kafka-ui",
+	"manifests/optional/observability",
 }
 
 // Brokers run images that write to their root filesystem at start-up.

@@ -233,6 +233,50 @@ func TestKafkaUIIsOffUnlessTheFlagIsGiven(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown flag --kafka-iu")
 }
 
+// Jaeger is always on, and every service links to its profiler next to its metrics; Prometheus
+// and Grafana come with --observability, each with a link to its UI.
+func TestTracingIsAlwaysOnAndMetricsUIsOnlyWithTheFlag(t *testing.T) {
+	run := tiltfile(t)
+	jaeger := run.Resource("jaeger")
+	require.NotNil(t, jaeger)
+	assert.Contains(t, jaeger.Labels, "infra")
+	assert.Contains(t, jaeger.Deps, "platform")
+	require.Len(t, jaeger.PortForwards, 1)
+	assert.Equal(t, 16686, jaeger.PortForwards[0].Local)
+	assert.Nil(t, run.Resource("prometheus"))
+	assert.Nil(t, run.Resource("grafana"))
+
+	for _, service := range []string{"order-api", "validator", "notifier", "analytics"} {
+		t.Run(service+" links to its profiler on its forwarded admin port", func(t *testing.T) {
+			res := run.Resource(service)
+			require.NotNil(t, res)
+			var metrics int
+			for _, pf := range res.PortForwards {
+				if pf.Container == 9090 {
+					metrics = pf.Local
+				}
+			}
+			require.NotZero(t, metrics, "%s forwards no admin port", service)
+			require.Len(t, res.Links, 1)
+			assert.Equal(t, "http://localhost:"+strconv.Itoa(metrics)+"/debug/pprof/", res.Links[0].URL)
+		})
+	}
+
+	root := repoRoot(t)
+	on, err := platform.ExecTiltfile(filepath.Join(root, "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"observability": true}})
+	require.NoError(t, err)
+	requireNoProblems(t, on.Check(tiltRules))
+	for name, port := range map[string]int{"prometheus": 9090, "grafana": 3000} {
+		res := on.Resource(name)
+		require.NotNil(t, res, "no resource %q with --observability", name)
+		assert.Contains(t, res.Labels, "tools")
+		require.Len(t, res.PortForwards, 1)
+		assert.Equal(t, port, res.PortForwards[0].Local)
+		assert.Equal(t, port, res.PortForwards[0].Container)
+	}
+	assert.Contains(t, on.Resource("grafana").Deps, "prometheus")
+}
+
 // `make up` runs scripts/doctor first: it must ask for the same oldest Tilt as the
 // Tiltfile, or a learner with an older one passes the doctor and fails in `tilt up`.
 func TestDoctorAsksForTheTiltfilesTiltFloor(t *testing.T) {
@@ -271,6 +315,11 @@ func TestDoctorChecksEveryForwardedPort(t *testing.T) {
 	require.NoError(t, err)
 	extra := slices.DeleteFunc(forwards(withUI), func(p string) bool { return slices.Contains(forwards(tiltfile(t)), p) })
 	assert.Equal(t, []string{scriptSetting(t, "doctor", "KAFKA_UI_PORT")}, extra)
+
+	withMetrics, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"observability": true}})
+	require.NoError(t, err)
+	extra = slices.DeleteFunc(forwards(withMetrics), func(p string) bool { return slices.Contains(forwards(tiltfile(t)), p) })
+	assert.ElementsMatch(t, strings.Fields(scriptSetting(t, "doctor", "OBSERVABILITY_PORTS")), extra)
 }
 
 func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
@@ -281,9 +330,9 @@ func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
 
 // docs/platform.md tells a learner what `make up` shows: the resources under each label
 // of the Tilt UI and what is reachable from the laptop. Both tables must say what the
-// Tiltfile does, with the Kafka UI on.
+// Tiltfile does, with the Kafka UI and the metrics (--observability) on.
 func TestPlatformDocListsTheTiltResourcesAndPorts(t *testing.T) {
-	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true}})
+	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true, "observability": true}})
 	require.NoError(t, err)
 	resources, _, errs := run.Assemble()
 	require.Empty(t, errs)

@@ -44,6 +44,8 @@ var tiltSince = map[string]string{
 	"k8s_resource(resource_deps=)":              "0.10.15",
 	"k8s_resource(port_forwards=)":              "0.4.1", // at the latest
 	"k8s_resource(labels=)":                     "0.22.1",
+	"k8s_resource(links=)":                      "0.17.9", // 9511b7fdf, "tiltfile/model: can attach arbitrary links to k8s resource"
+	"link()":                                    "0.17.8", // cde9ad2cf, "tiltfile: can attach links to local resource"
 	"port_forward()":                            "0.0.1",
 	"port_forward(name=)":                       "0.17.7",
 	"port_forward(link_path=)":                  "0.17.9",
