@@ -12,7 +12,7 @@
 //	}
 //
 // where config.Config is the service's one configuration struct. It embeds config.Base
-// (LOG_LEVEL, LOG_FORMAT, ADMIN_ADDR, SHUTDOWN_TIMEOUT) and adds the service's own variables:
+// (LOG_LEVEL, LOG_FORMAT, ADMIN_ADDR, SHUTDOWN_TIMEOUT, OpenTelemetry's OTEL_*) and adds the service's own variables:
 //
 //	type Config struct {
 //		config.Base
@@ -21,7 +21,8 @@
 //
 // Every constructor in the graph can then ask for Config, config.Base, *zap.Logger,
 // prometheus.Registerer and fx.Lifecycle. The sub-packages hold the pieces: config, logging,
-// admin (/livez, /readyz, /metrics), httpserver (echo) and grpcserver.
+// tracing (OpenTelemetry), admin (/livez, /readyz, /metrics, /debug/pprof), httpserver (echo)
+// and grpcserver.
 package platform
 
 import (
@@ -35,6 +36,7 @@ import (
 	"github.com/backend-prep/backend-prep/libs/platform/admin"
 	"github.com/backend-prep/backend-prep/libs/platform/config"
 	"github.com/backend-prep/backend-prep/libs/platform/logging"
+	"github.com/backend-prep/backend-prep/libs/platform/tracing"
 )
 
 // Run loads C, builds the application with opts and runs it until SIGINT or SIGTERM. It is the
@@ -61,7 +63,7 @@ func New[C config.Service](name string, opts ...fx.Option) (*fx.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	app := fx.New(Options(cfg, log), fx.Options(opts...))
+	app := fx.New(Options(cfg, log), fx.Supply(tracing.ServiceName(name)), fx.Options(opts...))
 	if err := app.Err(); err != nil {
 		return nil, fmt.Errorf("build application: %w", err)
 	}
@@ -70,7 +72,8 @@ func New[C config.Service](name string, opts ...fx.Option) (*fx.App, error) {
 
 // Options is the platform's part of a service's graph, for a configuration already loaded: it
 // supplies cfg (as C and as config.Base) and log, sends fx's own events to log, bounds the
-// stop with SHUTDOWN_TIMEOUT and runs the admin server. Service graph tests use it with fxtest.
+// stop with SHUTDOWN_TIMEOUT, sets up tracing (OTEL_*) and runs the admin server. Service
+// graph tests use it with fxtest.
 func Options[C config.Service](cfg C, log *zap.Logger) fx.Option {
 	base := cfg.BaseConfig()
 	supplied := []any{cfg, log}
@@ -81,6 +84,7 @@ func Options[C config.Service](cfg C, log *zap.Logger) fx.Option {
 		fx.Supply(supplied...),
 		fx.WithLogger(func() fxevent.Logger { return logging.NewFxLogger(log) }),
 		fx.StopTimeout(base.ShutdownTimeout),
+		tracing.Module, // first, so that it stops last
 		admin.Module,
 	)
 }

@@ -6,6 +6,9 @@
 //     failing checks; Kubernetes sends traffic only to ready pods.
 //   - GET /metrics — Prometheus metrics from the service's own registry (Go runtime, process,
 //     and whatever other modules register on the prometheus.Registerer this package provides).
+//   - GET /debug/pprof/ — Go's profiles (net/http/pprof): CPU (profile?seconds=N, at most
+//     MaxProfileDuration), heap, goroutine, allocs, the execution trace. Only here, never on
+//     the product port: a profile shows the program's insides and costs CPU while it runs.
 //
 // Other modules contribute through fx value groups: readiness checks with AsCheck, extra
 // handlers (for example the notifier's GET /v1/notifications/{order_id}) with AsRoute.
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +32,10 @@ import (
 	"github.com/backend-prep/backend-prep/libs/platform/internal/drain"
 	"github.com/backend-prep/backend-prep/libs/platform/internal/serve"
 )
+
+// MaxProfileDuration bounds a CPU profile or execution trace asked of /debug/pprof/: the admin
+// server's write timeout is this plus a margin, and net/http/pprof refuses longer ones.
+const MaxProfileDuration = time.Minute
 
 // DefaultCheckTimeout is how long /readyz waits for its checks, which run concurrently. It stays
 // below a typical probe timeout (timeoutSeconds: 3) so the probe gets an answer, not a timeout.
@@ -113,6 +121,13 @@ func NewServer(log *zap.Logger, opts Options) (*Server, error) {
 		{"GET /livez", http.HandlerFunc(s.livez)},
 		{"GET /readyz", http.HandlerFunc(s.readyz)},
 		{"GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})},
+		// Index also serves the named profiles: /debug/pprof/heap, /goroutine, /allocs….
+		{"GET /debug/pprof/", http.HandlerFunc(pprof.Index)},
+		{"GET /debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline)},
+		{"GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile)},
+		{"GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol)},
+		{"POST /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol)},
+		{"GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace)},
 	}, opts.Routes...)
 	for _, r := range routes {
 		if err := handle(mux, r); err != nil {
@@ -123,7 +138,7 @@ func NewServer(log *zap.Logger, opts Options) (*Server, error) {
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      opts.CheckTimeout + 10*time.Second,
+		WriteTimeout:      max(opts.CheckTimeout, MaxProfileDuration) + 10*time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}

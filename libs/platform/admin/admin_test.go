@@ -202,6 +202,22 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, body, "orders_accepted_total 3")
 }
 
+func TestProfiles(t *testing.T) {
+	s := newServer(t, admin.Options{Gatherer: prometheus.NewRegistry()})
+
+	index := get(t, s.Handler(), "/debug/pprof/")
+	assert.Equal(t, http.StatusOK, index.Code)
+	assert.Contains(t, index.Body.String(), "goroutine", "the index lists the profiles")
+
+	heap := get(t, s.Handler(), "/debug/pprof/heap?debug=1")
+	assert.Equal(t, http.StatusOK, heap.Code)
+	assert.Contains(t, heap.Body.String(), "heap profile")
+
+	cpu := get(t, s.Handler(), "/debug/pprof/profile?seconds=1")
+	assert.Equal(t, http.StatusOK, cpu.Code, cpu.Body.String())
+	assert.NotEmpty(t, cpu.Body.Bytes(), "a CPU profile")
+}
+
 func TestExtraRoutes(t *testing.T) {
 	notifications := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, "notification for %s", r.PathValue("order_id"))

@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +42,99 @@ type Base struct {
 	// ShutdownTimeout bounds the whole graceful stop; it must be positive, at most
 	// MaxShutdownTimeout, and shorter than the pod's termination grace period.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	// Tracing says whether and where spans are exported, in OpenTelemetry's own variables.
+	Tracing Tracing
+}
+
+// Tracing is the part of OpenTelemetry's standard configuration that the platform acts on
+// (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/). Tracing
+// is on only when an OTLP endpoint is set: without one, spans cost nothing. The exporter reads
+// the rest of its variables itself (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _INSECURE…), and
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES rename or label the service.
+type Tracing struct {
+	// Endpoint is the OTLP receiver of every signal, e.g. http://localhost:4318.
+	Endpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	// TracesEndpoint, when set, is used for traces instead of Endpoint.
+	TracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`
+	// Protocol is http/protobuf (port 4318) or grpc (port 4317).
+	Protocol string `env:"OTEL_EXPORTER_OTLP_PROTOCOL" envDefault:"http/protobuf"`
+	// TracesProtocol, when set, is used for traces instead of Protocol.
+	TracesProtocol string `env:"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"`
+	// Sampler decides which traces are recorded; the default records every trace that its
+	// caller did not decide against.
+	Sampler string `env:"OTEL_TRACES_SAMPLER" envDefault:"parentbased_always_on"`
+	// SamplerArg is the ratio (0 to 1) of the traceidratio samplers.
+	SamplerArg string `env:"OTEL_TRACES_SAMPLER_ARG"`
+	// Disabled turns tracing off whatever else is set.
+	Disabled bool `env:"OTEL_SDK_DISABLED"`
+}
+
+// Samplers are the values OTEL_TRACES_SAMPLER takes.
+var Samplers = []string{
+	"always_on", "always_off", "traceidratio",
+	"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
+}
+
+// Enabled reports whether spans are exported.
+func (t Tracing) Enabled() bool { return !t.Disabled && t.TracesURL() != "" }
+
+// TracesURL is the endpoint traces go to: TracesEndpoint, else Endpoint.
+func (t Tracing) TracesURL() string {
+	if t.TracesEndpoint != "" {
+		return t.TracesEndpoint
+	}
+	return t.Endpoint
+}
+
+// TracesProtocolName is the protocol traces are sent with: TracesProtocol, else Protocol.
+func (t Tracing) TracesProtocolName() string {
+	if t.TracesProtocol != "" {
+		return t.TracesProtocol
+	}
+	return t.Protocol
+}
+
+// Ratio is the sampling ratio of the traceidratio samplers: SamplerArg, 1 when unset.
+func (t Tracing) Ratio() (float64, error) {
+	if strings.TrimSpace(t.SamplerArg) == "" {
+		return 1, nil
+	}
+	r, err := strconv.ParseFloat(strings.TrimSpace(t.SamplerArg), 64)
+	if err != nil || r < 0 || r > 1 {
+		return 0, &VarError{"OTEL_TRACES_SAMPLER_ARG", fmt.Errorf("%q is not a ratio from 0 to 1", t.SamplerArg)}
+	}
+	return r, nil
+}
+
+func (t Tracing) validate() []error {
+	var errs []error
+	for _, v := range []struct{ name, value string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", t.Endpoint},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", t.TracesEndpoint},
+	} {
+		if v.value == "" {
+			continue
+		}
+		u, err := url.Parse(v.value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, &VarError{v.name, fmt.Errorf("%q is not an http:// or https:// URL", v.value)})
+		}
+	}
+	for _, v := range []struct{ name, value string }{
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", t.Protocol},
+		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", t.TracesProtocol},
+	} {
+		if v.value != "" && v.value != "http/protobuf" && v.value != "grpc" {
+			errs = append(errs, &VarError{v.name, fmt.Errorf("%q is not one of http/protobuf, grpc", v.value)})
+		}
+	}
+	if !slices.Contains(Samplers, t.Sampler) {
+		errs = append(errs, &VarError{"OTEL_TRACES_SAMPLER", fmt.Errorf("%q is not one of %s", t.Sampler, strings.Join(Samplers, ", "))})
+	}
+	if _, err := t.Ratio(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // BaseConfig returns the shared part of a service configuration. Structs embedding Base get it
@@ -120,6 +215,7 @@ func (b Base) validate() error {
 	if b.ShutdownTimeout <= 0 || b.ShutdownTimeout > MaxShutdownTimeout {
 		errs = append(errs, &VarError{"SHUTDOWN_TIMEOUT", fmt.Errorf("%s is outside (0, %s]", b.ShutdownTimeout, MaxShutdownTimeout)})
 	}
+	errs = append(errs, b.Tracing.validate()...)
 	return join(errs)
 }
 

@@ -16,7 +16,11 @@ import (
 
 // baseVars are cleared before each case so the machine's own environment cannot leak in; the env
 // library treats an empty variable like an unset one and applies the default.
-var baseVars = []string{"LOG_LEVEL", "LOG_FORMAT", "ADMIN_ADDR", "SHUTDOWN_TIMEOUT"}
+var baseVars = []string{
+	"LOG_LEVEL", "LOG_FORMAT", "ADMIN_ADDR", "SHUTDOWN_TIMEOUT",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SDK_DISABLED",
+}
 
 func setEnv(t *testing.T, vars map[string]string) {
 	t.Helper()
@@ -48,6 +52,7 @@ func TestLoadBase(t *testing.T) {
 				LogFormat:       "json",
 				AdminAddr:       ":9090",
 				ShutdownTimeout: 15 * time.Second,
+				Tracing:         config.Tracing{Protocol: "http/protobuf", Sampler: "parentbased_always_on"},
 			},
 		},
 		{
@@ -57,12 +62,21 @@ func TestLoadBase(t *testing.T) {
 				"LOG_FORMAT":       "console",
 				"ADMIN_ADDR":       "127.0.0.1:0",
 				"SHUTDOWN_TIMEOUT": "1m",
+
+				"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+				"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+				"OTEL_TRACES_SAMPLER":         "parentbased_traceidratio",
+				"OTEL_TRACES_SAMPLER_ARG":     "0.1",
 			},
 			want: config.Base{
 				LogLevel:        zapcore.DebugLevel,
 				LogFormat:       "console",
 				AdminAddr:       "127.0.0.1:0",
 				ShutdownTimeout: time.Minute,
+				Tracing: config.Tracing{
+					Endpoint: "http://jaeger:4318", Protocol: "grpc",
+					Sampler: "parentbased_traceidratio", SamplerArg: "0.1",
+				},
 			},
 		},
 	}
@@ -93,6 +107,12 @@ func TestLoadBaseRejectsBadValues(t *testing.T) {
 		{"shutdown timeout zero", "SHUTDOWN_TIMEOUT", "0s", `config: SHUTDOWN_TIMEOUT: 0s is outside (0, 1m0s]`},
 		{"shutdown timeout negative", "SHUTDOWN_TIMEOUT", "-1s", `config: SHUTDOWN_TIMEOUT: -1s is outside (0, 1m0s]`},
 		{"shutdown timeout beyond the bound", "SHUTDOWN_TIMEOUT", "2m", `config: SHUTDOWN_TIMEOUT: 2m0s is outside (0, 1m0s]`},
+		{"OTLP endpoint without a scheme", "OTEL_EXPORTER_OTLP_ENDPOINT", "jaeger:4318", `config: OTEL_EXPORTER_OTLP_ENDPOINT: "jaeger:4318" is not an http:// or https:// URL`},
+		{"OTLP traces endpoint not a URL", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http//x", `config: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http//x" is not an http:// or https:// URL`},
+		{"OTLP protocol unknown", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", `config: OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" is not one of http/protobuf, grpc`},
+		{"sampler unknown", "OTEL_TRACES_SAMPLER", "jaeger_remote", `config: OTEL_TRACES_SAMPLER: "jaeger_remote" is not one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio`},
+		{"sampler ratio above 1", "OTEL_TRACES_SAMPLER_ARG", "1.5", `config: OTEL_TRACES_SAMPLER_ARG: "1.5" is not a ratio from 0 to 1`},
+		{"sampler ratio not a number", "OTEL_TRACES_SAMPLER_ARG", "half", `config: OTEL_TRACES_SAMPLER_ARG: "half" is not a ratio from 0 to 1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

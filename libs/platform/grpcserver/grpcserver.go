@@ -1,5 +1,6 @@
-// Package grpcserver runs a service's gRPC API by the book: chained interceptors (request ID,
-// Prometheus metrics, zap logging, panic recovery), the standard health service
+// Package grpcserver runs a service's gRPC API by the book: an OpenTelemetry stats handler
+// (a server span per call), chained interceptors (request ID, Prometheus metrics, zap logging,
+// panic recovery), the standard health service
 // (grpc.health.v1.Health) and server reflection, so grpcurl works without .proto files.
 //
 // A service contributes its implementations as Service values through an fx value group and
@@ -29,6 +30,8 @@ import (
 	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
@@ -98,6 +101,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer, services []Serv
 	// Outermost first. Recovery is innermost so a panic is a plain Internal error by the time the
 	// logging and metrics interceptors see it.
 	gs := grpc.NewServer(append([]grpc.ServerOption{
+		// A server span per call, a child of the client's span (W3C traceparent in the metadata).
+		// Health checks are probes, not work: they would bury the calls worth seeing.
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 		grpc.ChainUnaryInterceptor(
 			unaryRequestID,
 			metrics.UnaryServerInterceptor(),

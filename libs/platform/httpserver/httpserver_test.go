@@ -15,6 +15,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -120,6 +126,48 @@ func TestAccessLog(t *testing.T) {
 	assert.Equal(t, "r-1", fields["request_id"])
 	assert.Contains(t, fields, "latency")
 	assert.Equal(t, "http", entries[0].LoggerName)
+}
+
+func TestEveryRequestIsASpanNamedByItsRoute(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	prevProvider, prevPropagator := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevProvider)
+		otel.SetTextMapPropagator(prevPropagator)
+	})
+	srv := startServer(t, func(e *echo.Echo) {
+		e.GET("/v1/orders/:id", func(c echo.Context) error { return c.String(http.StatusOK, "order "+c.Param("id")) })
+	})
+
+	resp := do(t, http.MethodGet, srv.url+"/v1/orders/o-1",
+		map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+	require.Equal(t, http.StatusOK, resp.status)
+	do(t, http.MethodGet, srv.url+"/nowhere", nil)
+
+	spans := recorder.Ended()
+	require.Len(t, spans, 2)
+	order := spans[0]
+	assert.Equal(t, "GET /v1/orders/:id", order.Name(), "the route template, not the path")
+	assert.Equal(t, trace.SpanKindServer, order.SpanKind())
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", order.SpanContext().TraceID().String(), "the caller's trace")
+	assert.Equal(t, "00f067aa0ba902b7", order.Parent().SpanID().String(), "a child of the caller's span")
+	assert.Contains(t, order.Attributes(), attribute.String("http.route", "/v1/orders/:id"))
+	assert.Equal(t, "GET", spans[1].Name(), "no route, no template: the method alone, as the conventions say")
+	assert.False(t, spans[1].Parent().IsValid(), "a request without traceparent starts a trace")
+
+	entries := requestLogs(srv.logs)
+	require.Len(t, entries, 2)
+	assert.Equal(t, order.SpanContext().TraceID().String(), entries[0].ContextMap()["trace_id"], "the access log names the trace")
+	assert.Equal(t, order.SpanContext().SpanID().String(), entries[0].ContextMap()["span_id"])
+}
+
+func TestTheProductPortServesNoProfiles(t *testing.T) {
+	srv := startServer(t, echoRequestID)
+
+	assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, srv.url+"/debug/pprof/", nil).status,
+		"profiles are on the admin port only")
 }
 
 func TestPanicBecomes500AndServerKeepsServing(t *testing.T) {

@@ -9,6 +9,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -17,6 +20,8 @@ import (
 
 // New returns an echo instance with the platform middleware, outermost first:
 //
+//  0. tracing — a server span per request (otelhttp), a child of the caller's span when the
+//     request carries a W3C traceparent, named after the route template once routed;
 //  1. request ID — X-Request-Id from the client or a new one, echoed in the response and put in
 //     the request context (logging.RequestID, logging.FromContext);
 //  2. metrics — http_requests_total and http_request_duration_seconds by method, route template
@@ -35,6 +40,8 @@ func New(log *zap.Logger, reg prometheus.Registerer) (*echo.Echo, error) {
 	e.HidePort = true
 	e.HTTPErrorHandler = handleError
 	e.Use(
+		echo.WrapMiddleware(otelhttp.NewMiddleware("http.server")),
+		nameSpan,
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 			RequestIDHandler: func(c echo.Context, id string) {
 				c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
@@ -51,6 +58,21 @@ func New(log *zap.Logger, reg prometheus.Registerer) (*echo.Echo, error) {
 		}),
 	)
 	return e, nil
+}
+
+// nameSpan names the request's server span "<method> <route template>", as OpenTelemetry's HTTP
+// conventions ask, once echo has routed the request: otelhttp starts the span before routing,
+// and the raw path would make one span name per order.
+func nameSpan(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if route := c.Path(); route != "" {
+			span := trace.SpanFromContext(c.Request().Context())
+			span.SetName(c.Request().Method + " " + route)
+			span.SetAttributes(semconv.HTTPRoute(route))
+		}
+		return err
+	}
 }
 
 type panicError struct {

@@ -1,5 +1,6 @@
 // Package logging builds the one zap logger a service uses and carries request-scoped fields
-// (request IDs, message IDs) in a context.Context.
+// (request IDs, message IDs) in a context.Context. A line logged through FromContext inside a
+// span also carries the span's trace_id and span_id, which find the trace in a trace viewer.
 //
 // Components receive the *zap.Logger from fx, scope it once with .Named or .With, and, while
 // handling a request or message, log through FromContext so every line carries that request's IDs:
@@ -14,6 +15,7 @@ import (
 	"io"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -76,9 +78,15 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// FromContext returns l with the fields carried by ctx.
+// FromContext returns l with the fields carried by ctx, and the trace_id and span_id of the
+// span in ctx when there is one (a span a caller started counts, even when this service does
+// not record spans).
 func FromContext(ctx context.Context, l *zap.Logger) *zap.Logger {
 	fields, _ := ctx.Value(fieldsKey{}).([]zap.Field)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		fields = append(fields[:len(fields):len(fields)],
+			zap.Stringer("trace_id", sc.TraceID()), zap.Stringer("span_id", sc.SpanID()))
+	}
 	if len(fields) == 0 {
 		return l
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -136,6 +137,29 @@ func TestFromContext(t *testing.T) {
 
 	assert.Equal(t, "req-7", logging.RequestID(withMore))
 	assert.Empty(t, logging.RequestID(plain))
+}
+
+func TestFromContextNamesTheSpan(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zap.New(core)
+	traceID, err := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	require.NoError(t, err)
+	spanID, err := trace.SpanIDFromHex("00f067aa0ba902b7")
+	require.NoError(t, err)
+	inSpan := trace.ContextWithSpanContext(logging.WithRequestID(context.Background(), "req-7"),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: spanID}))
+
+	logging.FromContext(inSpan, log).Info("in a span")
+	logging.FromContext(logging.WithFields(inSpan, zap.String("order_id", "o-1")), log).Info("and more")
+
+	all := logs.All()
+	require.Len(t, all, 2)
+	assert.Equal(t, map[string]any{
+		"request_id": "req-7", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+	}, all[0].ContextMap())
+	assert.Equal(t, map[string]any{
+		"request_id": "req-7", "order_id": "o-1", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
+	}, all[1].ContextMap())
 }
 
 func TestFxLoggerKeepsStartQuiet(t *testing.T) {
