@@ -512,7 +512,10 @@ func (c *Consumer) poll() error {
 func (c *Consumer) handle(km *ckafka.Message) {
 	msg := messageFromKafka(km)
 	tp := TopicPartition{Topic: msg.Topic, Partition: msg.Partition}
-	if err := c.opts.Handler(c.handlerCtx, msg); err != nil {
+	ctx, span := startProcess(c.handlerCtx, c.opts.GroupID, msg)
+	err := c.opts.Handler(ctx, msg)
+	endProcess(span, err)
+	if err != nil {
 		c.log.Warn("handler failed; message will be redelivered",
 			zap.String("topic", msg.Topic), zap.Int32("partition", msg.Partition),
 			zap.Int64("offset", msg.Offset), zap.Error(err))

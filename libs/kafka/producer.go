@@ -149,7 +149,8 @@ func (p *Producer) serveEvents() {
 // ctx's error if the caller's deadline passed first — in which case the message may still be
 // delivered later (at-least-once: callers retry with the same key and consumers deduplicate).
 // While every broker is down the message waits in librdkafka's queue: Publish does not fail
-// fast, callers that would rather do so ask Down first.
+// fast, callers that would rather do so ask Down first. The record carries the context of ctx's
+// span (tracing.go).
 func (p *Producer) Publish(ctx context.Context, msg Message) error {
 	if msg.Topic == "" {
 		return errors.New("kafka: publish: empty topic")
@@ -157,25 +158,33 @@ func (p *Producer) Publish(ctx context.Context, msg Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, err)
 	}
+	ctx, span := startSend(ctx, &msg)
+	delivered, err := p.deliver(ctx, msg)
+	endSend(span, delivered, err)
+	return err
+}
+
+// deliver produces msg and waits for its delivery report, which it returns.
+func (p *Producer) deliver(ctx context.Context, msg Message) (*ckafka.Message, error) {
 	// Buffered so that librdkafka's poller never blocks on a caller that stopped waiting.
 	delivery := make(chan ckafka.Event, 1)
 	if err := p.produce(msg.toKafka(), delivery); err != nil {
-		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, err)
+		return nil, fmt.Errorf("kafka: publish to %s: %w", msg.Topic, err)
 	}
 	select {
 	case ev := <-delivery:
 		km, ok := ev.(*ckafka.Message)
 		if !ok {
-			return fmt.Errorf("kafka: publish to %s: unexpected delivery event %v", msg.Topic, ev)
+			return nil, fmt.Errorf("kafka: publish to %s: unexpected delivery event %v", msg.Topic, ev)
 		}
 		if err := km.TopicPartition.Error; err != nil {
-			return fmt.Errorf("kafka: deliver to %s: %w", msg.Topic, err)
+			return km, fmt.Errorf("kafka: deliver to %s: %w", msg.Topic, err)
 		}
-		return nil
+		return km, nil
 	case <-ctx.Done():
-		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ctx.Err())
+		return nil, fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ctx.Err())
 	case <-p.gone:
-		return fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ErrClosed)
+		return nil, fmt.Errorf("kafka: publish to %s: %w", msg.Topic, ErrClosed)
 	}
 }
 

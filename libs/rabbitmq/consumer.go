@@ -331,11 +331,13 @@ func (c *Consumer) handle(d amqp.Delivery) {
 // invoke calls the handler, turning a panic into an error so that the message is rejected
 // rather than the process lost.
 func (c *Consumer) invoke(d Delivery) (err error) {
+	ctx, span := startProcess(c.work, c.queue, d)
+	defer func() { end(span, err) }() // after the recovery below has set err
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panicked", zap.Any("panic", p), zap.Stack("stack"))
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return c.handler(c.work, d)
+	return c.handler(ctx, d)
 }

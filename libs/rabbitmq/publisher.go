@@ -98,6 +98,14 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, ms
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
+	ctx, span := startSend(ctx, exchange, routingKey, &msg)
+	err := p.publishOn(ctx, exchange, routingKey, msg)
+	end(span, err)
+	return err
+}
+
+// publishOn publishes msg on a free channel of the pool.
+func (p *Publisher) publishOn(ctx context.Context, exchange, routingKey string, msg Message) error {
 
 	select {
 	case <-p.closed:
