@@ -31,9 +31,16 @@ const (
 	HeaderEventType = "event-type"
 	// HeaderEventID identifies one publication of an event.
 	HeaderEventID = "event-id"
-	// HeaderTraceparent carries the W3C Trace Context of the request that caused the event.
+	// HeaderTraceparent carries the W3C Trace Context of the span that published the event. The
+	// OpenTelemetry propagator writes and reads it (libs/kafka, libs/rabbitmq); it is present
+	// when the request that caused the event was traced, or came with a traceparent of its own.
 	HeaderTraceparent = "traceparent"
 )
+
+// SpanAttributeOrderID is the span attribute that names the order a span worked on, set by every
+// service that handles one, so a trace viewer finds all of an order's spans by its order_id
+// (the "app." prefix marks it as this application's own, as in the OpenTelemetry demo).
+const SpanAttributeOrderID = "app.order.id"
 
 // ContentType is the value of the content-type header: bodies are protojson.
 const ContentType = "application/json"

@@ -19,8 +19,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
 	"github.com/backend-prep/backend-prep/libs/kafka"
+	"github.com/backend-prep/backend-prep/libs/platform/logging"
 	"github.com/backend-prep/backend-prep/services/analytics/internal/stats"
 )
 
@@ -66,10 +70,11 @@ func NewHandler(s *stats.Stats, m *Metrics, log *zap.Logger, now func() time.Tim
 // Handle counts the order of one record. A malformed record is logged, counted in
 // analytics_events_malformed_total and skipped (accepted): Kafka has no dead-letter queue, and
 // retrying a record that can never be read would block its partition forever.
-func (h *Handler) Handle(_ context.Context, msg *kafka.Message) error {
+func (h *Handler) Handle(ctx context.Context, msg *kafka.Message) error {
 	h.metrics.processed.Inc()
 	order, reason, err := decode(msg)
 	if err == nil {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String(ordersv1.SpanAttributeOrderID, order.ID))
 		var counted bool
 		counted, err = h.stats.Add(msg.Partition, order)
 		switch {
@@ -85,7 +90,7 @@ func (h *Handler) Handle(_ context.Context, msg *kafka.Message) error {
 	}
 	if err != nil {
 		h.metrics.malformed.WithLabelValues(reason).Inc()
-		h.log.Warn("malformed record skipped",
+		logging.FromContext(ctx, h.log).Warn("malformed record skipped",
 			zap.String("topic", msg.Topic), zap.Int32("partition", msg.Partition), zap.Int64("offset", msg.Offset),
 			zap.ByteString("key", msg.Key), zap.String("reason", reason), zap.Error(err))
 	}

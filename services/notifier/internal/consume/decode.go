@@ -6,10 +6,17 @@ import (
 	"fmt"
 	"mime"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
 	"github.com/backend-prep/backend-prep/libs/rabbitmq"
 	"github.com/backend-prep/backend-prep/services/notifier/internal/notify"
 )
+
+// SpanAttributeAttempt is the span attribute that says which attempt at a notification a
+// delivery is: 1, then one more per retry.
+const SpanAttributeAttempt = "app.notifier.attempt"
 
 // ErrMalformed marks a message that no attempt can process: it is not an OrderPlaced event this
 // version can read. It goes to the dead-letter queue at once.
@@ -41,7 +48,12 @@ func Decode(h OrderHandler) rabbitmq.Handler {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		return h(ctx, Message{Order: order, Attempt: Attempt(d)})
+		attempt := Attempt(d)
+		trace.SpanFromContext(ctx).SetAttributes(
+			attribute.String(ordersv1.SpanAttributeOrderID, order.ID),
+			attribute.Int(SpanAttributeAttempt, attempt),
+		)
+		return h(ctx, Message{Order: order, Attempt: attempt})
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
@@ -70,16 +72,13 @@ func Attempt(d rabbitmq.Delivery) int {
 }
 
 // LogContext adds the message's identifiers to the context, so that every log line written
-// about it carries them.
+// about it carries them (and, from the consumer's span, its trace_id and span_id).
 func LogContext() Middleware {
 	return func(next rabbitmq.Handler) rabbitmq.Handler {
 		return func(ctx context.Context, d rabbitmq.Delivery) error {
 			fields := []zap.Field{zap.String("message_id", d.MessageID)}
 			if id, ok := d.Headers[ordersv1.HeaderEventID].(string); ok {
 				fields = append(fields, zap.String("event_id", id))
-			}
-			if tp, ok := d.Headers[ordersv1.HeaderTraceparent].(string); ok {
-				fields = append(fields, zap.String("traceparent", tp))
 			}
 			return next(logging.WithFields(ctx, fields...), d)
 		}
@@ -117,6 +116,12 @@ func RetryOrDeadLetter(s Settings, pub Publisher, m *Metrics, log *zap.Logger) M
 		return func(ctx context.Context, d rabbitmq.Delivery) error {
 			err := next(ctx, d)
 			attempt := Attempt(d)
+			if err != nil {
+				// The delivery is settled below either way; the span still shows the failure.
+				span := trace.SpanFromContext(ctx)
+				span.RecordError(err)
+				span.SetStatus(codes.Error, fmt.Sprintf("attempt %d failed", attempt))
+			}
 			switch {
 			case err == nil:
 				return nil

@@ -2,7 +2,8 @@
 // the libs/kafka producer and the libs/rabbitmq publisher to orders.Publisher.
 //
 // Both brokers get the same bytes and the same headers (docs/architecture.md, "Events"): the
-// protojson body, content-type, event-type, event-id and traceparent. On Kafka the record key is
+// protojson body, content-type, event-type and event-id, and the request's trace context
+// (traceparent), which libs/kafka and libs/rabbitmq write with the span of the publish. On Kafka the record key is
 // the order_id, so every event of one order lands on one partition; on RabbitMQ the message is
 // persistent and mandatory, its message ID is the event-id, and Publish returns only after the
 // confirm.
@@ -66,7 +67,6 @@ func encode(e orders.Event) (encoded, error) {
 		{ordersv1.HeaderContentType, ordersv1.ContentType},
 		{ordersv1.HeaderEventType, ordersv1.EventTypeOrderPlaced},
 		{ordersv1.HeaderEventID, e.ID},
-		{ordersv1.HeaderTraceparent, e.Traceparent},
 	}}, nil
 }
 

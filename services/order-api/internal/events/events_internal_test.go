@@ -16,8 +16,7 @@ import (
 
 func TestEncodeCarriesTheContractHeaders(t *testing.T) {
 	e := orders.Event{
-		ID:          "0190f5c2-9d43-7b1e-8c5a-1f2e3d4c5b6a",
-		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		ID: "0190f5c2-9d43-7b1e-8c5a-1f2e3d4c5b6a",
 		OrderPlaced: &ordersv1.OrderPlaced{
 			OrderId:    "6fd14198-8280-5975-b4e4-3cb950292771",
 			CustomerId: "c-42",
@@ -35,7 +34,6 @@ func TestEncodeCarriesTheContractHeaders(t *testing.T) {
 		{"content-type", "application/json"},
 		{"event-type", "orders.v1.OrderPlaced"},
 		{"event-id", e.ID},
-		{"traceparent", e.Traceparent},
 	}, enc.headers)
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(enc.body, &body))

@@ -34,6 +34,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
@@ -107,8 +109,7 @@ func (h *Handler) placeOrder(c echo.Context) error {
 	if err != nil {
 		return h.fail(c, err)
 	}
-	ctx := logging.WithFields(c.Request().Context(), zap.String("trace_id", traceID(req.Traceparent)))
-	c.SetRequest(c.Request().WithContext(ctx)) // the access log line carries the trace ID
+	ctx := c.Request().Context() // carries the request's span: its trace_id is on every log line
 
 	// An order that breaks the contract's rules is refused before the key is looked at: it
 	// could not be placed, and bad input never depends on the store (never a 5xx).
@@ -129,6 +130,7 @@ func (h *Handler) placeOrder(c echo.Context) error {
 		return h.fail(c, errors.Join(err, recordErr))
 	}
 	c.SetRequest(c.Request().WithContext(logging.WithFields(ctx, zap.String("order_id", placed.GetOrderId()))))
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String(ordersv1.SpanAttributeOrderID, placed.GetOrderId()))
 	h.metrics.accepted.Inc()
 	if werr := c.JSON(http.StatusAccepted, acceptedBody(placed)); werr != nil {
 		return errors.Join(werr, recordErr)
@@ -210,7 +212,7 @@ func (h *Handler) readRequest(c echo.Context) (orders.Request, error) {
 	if err != nil {
 		return orders.Request{}, err
 	}
-	return orders.Request{Order: order, IdempotencyKey: key, Traceparent: traceparent(r.Header)}, nil
+	return orders.Request{Order: order, IdempotencyKey: key}, nil
 }
 
 // fail answers with the problem err maps to, and returns err so that the access log, which
@@ -252,12 +254,4 @@ func acceptedBody(e *ordersv1.OrderPlaced) accepted {
 		}
 	}
 	return body
-}
-
-// traceID is the trace-id field of a traceparent as traceparent() writes it: 00-<trace-id>-….
-func traceID(traceparent string) string {
-	if len(traceparent) < 35 {
-		return ""
-	}
-	return traceparent[3:35]
 }

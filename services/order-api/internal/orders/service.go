@@ -32,8 +32,6 @@ type Event struct {
 	// ID identifies this publication (the event-id header). A retried order gets a new ID but
 	// keeps its order_id, which is what consumers deduplicate by.
 	ID string
-	// Traceparent is the W3C Trace Context of the request that placed the order.
-	Traceparent string
 	// OrderPlaced is the event itself.
 	OrderPlaced *ordersv1.OrderPlaced
 }
@@ -43,8 +41,6 @@ type Request struct {
 	Order Order
 	// IdempotencyKey is the client's Idempotency-Key header, empty when it sent none.
 	IdempotencyKey string
-	// Traceparent is the W3C traceparent to send with the event.
-	Traceparent string
 }
 
 // Options tunes a Service.
@@ -116,8 +112,7 @@ func (s *Service) Place(ctx context.Context, req Request) (*ordersv1.OrderPlaced
 		return nil, fmt.Errorf("orders: event id: %w", err)
 	}
 	event := Event{
-		ID:          eventID.String(),
-		Traceparent: req.Traceparent,
+		ID: eventID.String(),
 		OrderPlaced: &ordersv1.OrderPlaced{
 			OrderId:        orderID,
 			CustomerId:     req.Order.CustomerID,

@@ -10,6 +10,8 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -67,6 +69,8 @@ func New(addr string, timeout time.Duration, opts ...grpc.DialOption) (*Client, 
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(reconnect),
 		grpc.WithUnaryInterceptor(propagateRequestID),
+		// A client span per call (not per readiness probe); its context travels in the metadata.
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
