@@ -13,7 +13,7 @@ import (
 // BROKERS_STATE_DIR), deleted when the test ends. Run as root, scripts/brokers runs PostgreSQL
 // as an unprivileged user, who must be able to reach the directory: unlike t.TempDir's, it is
 // world-traversable.
-func BrokersStateDir(t *testing.T, prefix string) string {
+func BrokersStateDir(t testing.TB, prefix string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", prefix)
 	require.NoError(t, err)

@@ -29,7 +29,7 @@ type Proc struct {
 
 // StartProcess runs the program at path with args, and env on top of a minimal environment
 // (PATH only), as name in failure reports.
-func StartProcess(t *testing.T, name, path string, args []string, env map[string]string) *Proc {
+func StartProcess(t testing.TB, name, path string, args []string, env map[string]string) *Proc {
 	t.Helper()
 	cmd := exec.Command(path, args...) //nolint:noctx // stopped by signals, owned by the test
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
@@ -42,7 +42,7 @@ func StartProcess(t *testing.T, name, path string, args []string, env map[string
 // StartShell runs a bash command line in dir with env ("KEY=value" entries) as its whole
 // environment, in a process group of its own: its signals go to the whole group, as a
 // terminal's Ctrl-C does, so `go run` and the program it runs both get them.
-func StartShell(t *testing.T, name, dir, line string, env []string) *Proc {
+func StartShell(t testing.TB, name, dir, line string, env []string) *Proc {
 	t.Helper()
 	cmd := exec.Command("bash", "-c", line) //nolint:noctx // stopped by signals, owned by the test
 	cmd.Dir = dir
@@ -52,7 +52,7 @@ func StartShell(t *testing.T, name, dir, line string, env []string) *Proc {
 }
 
 // StartCommand starts cmd, whose output is kept, as name in failure reports.
-func StartCommand(t *testing.T, name string, cmd *exec.Cmd) *Proc {
+func StartCommand(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -117,7 +117,7 @@ func (p *Proc) Output() string {
 
 // WaitForOutput waits until the process printed a line containing substr, failing the test
 // when it exits first or the timeout passes.
-func (p *Proc) WaitForOutput(t *testing.T, substr string, timeout time.Duration) {
+func (p *Proc) WaitForOutput(t testing.TB, substr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -133,7 +133,7 @@ func (p *Proc) WaitForOutput(t *testing.T, substr string, timeout time.Duration)
 }
 
 // Kill stops the process abruptly, as a crash or an OOM kill would.
-func (p *Proc) Kill(t *testing.T) {
+func (p *Proc) Kill(t testing.TB) {
 	t.Helper()
 	require.NoError(t, p.signal(syscall.SIGKILL))
 	<-p.done
@@ -141,19 +141,19 @@ func (p *Proc) Kill(t *testing.T) {
 
 // Terminate sends SIGTERM and returns the exit code, failing the test when the process does
 // not stop within the timeout.
-func (p *Proc) Terminate(t *testing.T, timeout time.Duration) int {
+func (p *Proc) Terminate(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	return p.stop(t, syscall.SIGTERM, timeout)
 }
 
 // Interrupt sends SIGINT, as Ctrl-C in a terminal does, and returns the exit code, failing
 // the test when the process does not stop within the timeout.
-func (p *Proc) Interrupt(t *testing.T, timeout time.Duration) int {
+func (p *Proc) Interrupt(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	return p.stop(t, syscall.SIGINT, timeout)
 }
 
-func (p *Proc) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) int {
+func (p *Proc) stop(t testing.TB, sig syscall.Signal, timeout time.Duration) int {
 	t.Helper()
 	require.NoError(t, p.signal(sig))
 	return p.Wait(t, timeout)
@@ -173,7 +173,7 @@ func (p *Proc) signal(sig syscall.Signal) error {
 
 // Wait waits for the process to exit and returns its exit code, failing the test when it
 // still runs after timeout.
-func (p *Proc) Wait(t *testing.T, timeout time.Duration) int {
+func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:

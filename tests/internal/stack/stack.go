@@ -32,7 +32,7 @@ var (
 )
 
 // Binaries builds the four services once per test binary and returns the directory holding them.
-func Binaries(t *testing.T) string {
+func Binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "backend-prep-bin-")
@@ -91,7 +91,7 @@ func RepoRoot() string {
 }
 
 // FreeAddr returns a loopback address with a port nobody listens on right now.
-func FreeAddr(t *testing.T) string {
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -109,7 +109,7 @@ func UniqueSuffix() string {
 
 // Stack is one copy of the system: its processes, their addresses and their environment.
 type Stack struct {
-	t *testing.T
+	t testing.TB
 	// Env is the environment of each service, by name; set more before Start.
 	Env map[string]map[string]string
 	// Admin is the admin address (health, metrics, the notifier's notifications) of each service.
@@ -125,7 +125,7 @@ type Stack struct {
 // database (order-api's Idempotency-Keys), on free ports. Topic, exchange, queue and group
 // names are the services' defaults unless the caller sets them in Env: shared with every
 // other stack on the same brokers that keeps the defaults.
-func New(t *testing.T, kafka, amqp, postgres string) *Stack {
+func New(t testing.TB, kafka, amqp, postgres string) *Stack {
 	t.Helper()
 	s := &Stack{
 		t:         t,
@@ -181,7 +181,7 @@ func (s *Stack) StartAll() {
 }
 
 // Start runs a service binary with env, logging JSON at info level.
-func Start(t *testing.T, name string, env map[string]string) *Proc {
+func Start(t testing.TB, name string, env map[string]string) *Proc {
 	t.Helper()
 	all := map[string]string{"LOG_FORMAT": "json", "LOG_LEVEL": "info"}
 	for k, v := range env {
@@ -194,7 +194,7 @@ func Start(t *testing.T, name string, env map[string]string) *Proc {
 var Client = &http.Client{Timeout: 10 * time.Second}
 
 // WaitReady polls the admin /readyz of a service until it answers 200.
-func WaitReady(t *testing.T, p *Proc, adminAddr string, timeout time.Duration) {
+func WaitReady(t testing.TB, p *Proc, adminAddr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := "no answer"
