@@ -253,7 +253,9 @@ func (c *Consumer) Start(ctx context.Context) error {
 		return fmt.Errorf("kafka: start consumer %s on %v: %w", c.opts.GroupID, c.opts.Topics, err)
 	}
 	c.started = true
-	go c.run()
+	// The poll loop outlives Start's ctx, which bounds only the start: handlers get the
+	// consumer's own context, cancelled by Stop.
+	go c.run() //nolint:contextcheck // see above
 	c.log.Info("consumer started", zap.Strings("topics", c.opts.Topics))
 	return nil
 }

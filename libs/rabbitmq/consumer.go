@@ -159,7 +159,9 @@ func (c *Consumer) Start(ctx context.Context) error {
 	c.done = make(chan struct{})
 	c.mu.Unlock()
 	c.log.Info("consuming", zap.Int("prefetch", c.prefetch), zap.Int("workers", c.workers))
-	go c.run(sub)
+	// Start's ctx bounds only the subscribing: handlers get the consumer's own context, which
+	// Stop cancels when it runs out of time.
+	go c.run(sub) //nolint:contextcheck // see above
 	return nil
 }
 
