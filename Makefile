@@ -16,6 +16,10 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.3
+# Jaeger v2.12.0, for `make jaeger` (scripts/jaeger builds it; not part of TOOLS). Its module
+# path has no /v2, so only Jaeger's v1.N tags are Go module versions: v2.12.0 is tagged on the
+# commit of v1.75.0.
+JAEGER_VERSION             := v1.75.0
 TOOLS := $(BIN)/golangci-lint $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/grpcurl
 
 .PHONY: help
@@ -104,6 +108,10 @@ run: ## Start the brokers if needed, build, run the four services locally (Ctrl-
 .PHONY: stop
 stop: ## Stop a running `make run` (from another terminal).
 	scripts/run-local stop
+
+.PHONY: jaeger
+jaeger: ## Jaeger v2 on loopback, in memory, in the foreground: see make run's traces (first build: minutes).
+	JAEGER_VERSION=$(JAEGER_VERSION) scripts/jaeger
 
 .PHONY: selfcheck
 selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-6 or a name).
