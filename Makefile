@@ -114,8 +114,8 @@ jaeger: ## Jaeger v2 on loopback, in memory, in the foreground: see make run's t
 	JAEGER_VERSION=$(JAEGER_VERSION) scripts/jaeger
 
 .PHONY: selfcheck
-selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-6 or a name).
-	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-6|docker|kubernetes|rabbitmq|kafka|grpc|system>' >&2; exit 2; }
+selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-7 or a name).
+	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-7|docker|kubernetes|rabbitmq|kafka|grpc|system|observe>' >&2; exit 2; }
 	go run ./labs/selfcheck $(STEP) $(SELFCHECK_ARGS)
 
 KIND_CONTEXT := kind-backend-prep

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,14 +12,17 @@ import (
 // config is where the running system is, from flags with environment fallbacks. The defaults
 // are the local ports of `make run`, which the cluster's port-forwards (Tilt) reproduce.
 type config struct {
-	orderAPI  string // base URL of order-api
-	stats     string // base URL of analytics' HTTP API
-	validator string // host:port of the validator's gRPC server
-	notifier  string // base URL of the notifier's admin port
-	rabbitmq  string // AMQP URL, credentials included
-	kafka     string // Kafka bootstrap servers
-	namespace string // Kubernetes namespace of the system
-	timeout   time.Duration
+	orderAPI   string // base URL of order-api
+	stats      string // base URL of analytics' HTTP API
+	validator  string // host:port of the validator's gRPC server
+	notifier   string // base URL of the notifier's admin port
+	apiAdmin   string // base URL of order-api's admin port
+	statsAdmin string // base URL of analytics' admin port
+	jaeger     string // base URL of Jaeger's query API; empty: traces are not checked
+	rabbitmq   string // AMQP URL, credentials included
+	kafka      string // Kafka bootstrap servers
+	namespace  string // Kubernetes namespace of the system
+	timeout    time.Duration
 }
 
 // step is one step of the learning path and the checks that say it is done.
@@ -40,6 +42,7 @@ var steps = []step{
 	{4, "kafka", kafkaChecks},
 	{5, "grpc", grpcChecks},
 	{6, "system", systemChecks},
+	{7, "observe", observeChecks},
 }
 
 // findStep accepts a step by number ("3") or by name ("rabbitmq").
@@ -50,7 +53,7 @@ func findStep(arg string) (step, error) {
 			return s, nil
 		}
 	}
-	return step{}, fmt.Errorf("unknown step %q: want 1-6 or one of %s", arg, stepNames())
+	return step{}, fmt.Errorf("unknown step %q: want 1-%d or one of %s", arg, len(steps), stepNames())
 }
 
 func stepNames() string {
@@ -81,6 +84,12 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 		"the validator's gRPC address, host:port (env VALIDATOR_ADDR)")
 	fs.StringVar(&cfg.notifier, "notifier-admin", envOr("NOTIFIER_ADMIN_URL", "http://127.0.0.1:9103"),
 		"the notifier's admin base URL, which serves /v1/notifications (env NOTIFIER_ADMIN_URL)")
+	fs.StringVar(&cfg.apiAdmin, "order-api-admin", envOr("ORDER_API_ADMIN_URL", "http://127.0.0.1:9101"),
+		"order-api's admin base URL, which serves /metrics and /debug/pprof/ (env ORDER_API_ADMIN_URL)")
+	fs.StringVar(&cfg.statsAdmin, "analytics-admin", envOr("ANALYTICS_ADMIN_URL", "http://127.0.0.1:9104"),
+		"analytics' admin base URL, which serves /metrics (env ANALYTICS_ADMIN_URL)")
+	fs.StringVar(&cfg.jaeger, "jaeger", envOr("JAEGER_URL", ""),
+		"Jaeger's query base URL, e.g. http://127.0.0.1:16686: step 7 then also checks the order's trace (env JAEGER_URL)")
 	fs.StringVar(&cfg.rabbitmq, "rabbitmq", envOr("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
 		"RabbitMQ's AMQP URL, credentials included (env RABBITMQ_URL)")
 	fs.StringVar(&cfg.kafka, "kafka", envOr("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -99,7 +108,7 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return step{}, cfg, errors.New("which step? want 1-6 or one of " + stepNames())
+		return step{}, cfg, fmt.Errorf("which step? want 1-%d or one of %s", len(steps), stepNames())
 	}
 	s, err := findStep(fs.Arg(0))
 	if err != nil {
@@ -117,6 +126,11 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 	cfg.orderAPI = baseURL(cfg.orderAPI)
 	cfg.stats = baseURL(cfg.stats)
 	cfg.notifier = baseURL(cfg.notifier)
+	cfg.apiAdmin = baseURL(cfg.apiAdmin)
+	cfg.statsAdmin = baseURL(cfg.statsAdmin)
+	if cfg.jaeger != "" {
+		cfg.jaeger = baseURL(cfg.jaeger)
+	}
 	return s, cfg, nil
 }
 
@@ -142,6 +156,8 @@ Steps:
   4, kafka        the orders.v1 topic, the analytics group and its offsets, an order counted
   5, grpc         the validator: health, catalog stream, rejection details, prices
   6, system       an order end to end: 202, idempotent replay, 422, analytics, notifier
+  7, observe      RED metrics, trace context on Kafka, consumer lag, a CPU profile; with
+                  --jaeger, the order's trace in Jaeger
 
 Flags (the defaults are the local ports of `+"`make run`"+` and of Tilt's port-forwards):
 `)

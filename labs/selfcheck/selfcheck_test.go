@@ -54,7 +54,17 @@ func TestParseArgs(t *testing.T) {
 			env:   map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "env:9092"},
 			check: func(t *testing.T, cfg config) { assert.Equal(t, "flag:9092", cfg.kafka) }},
 		{name: "no step", args: nil, wantErr: "which step?"},
-		{name: "an unknown step", args: []string{"7"}, wantErr: `unknown step "7"`},
+		{name: "step 7 by name", args: []string{"observe", "--jaeger", "127.0.0.1:16686/"}, step: "observe", check: func(t *testing.T, cfg config) {
+			assert.Equal(t, "http://127.0.0.1:9101", cfg.apiAdmin)
+			assert.Equal(t, "http://127.0.0.1:9104", cfg.statsAdmin)
+			assert.Equal(t, "http://127.0.0.1:16686", cfg.jaeger)
+		}},
+		{name: "no Jaeger unless asked", args: []string{"7"}, step: "observe", check: func(t *testing.T, cfg config) {
+			assert.Empty(t, cfg.jaeger)
+			checks, _ := observeChecks(cfg)
+			assert.Len(t, checks, 4, "no trace check without --jaeger")
+		}},
+		{name: "an unknown step", args: []string{"8"}, wantErr: `unknown step "8"`},
 		{name: "two steps", args: []string{"3", "4"}, wantErr: "unexpected arguments"},
 		{name: "an unknown flag", args: []string{"3", "--verbose"}, wantErr: "flag provided but not defined"},
 		{name: "a timeout of zero", args: []string{"3", "--timeout", "0s"}, wantErr: "positive duration"},
@@ -209,4 +219,41 @@ func TestSlowValidatorHintsAtTheDelay(t *testing.T) {
 
 	other := errors.New("ValidateOrder: connection refused")
 	assert.Same(t, other, slowValidator(codes.Unavailable, other), "other failures keep the check's hint")
+}
+
+func TestParseMetrics(t *testing.T) {
+	m, err := parseMetrics([]byte(`# HELP http_requests_total HTTP requests handled.
+# TYPE http_requests_total counter
+http_requests_total{method="POST",route="/v1/orders",status="202"} 12
+http_requests_total{method="POST",route="/v1/orders",status="422"} 2
+http_request_duration_seconds_sum{method="POST",route="/v1/orders",status="202"} 0.096
+analytics_consumer_lag{partition="0",topic="orders.v1"} 3
+go_goroutines 42
+`))
+	require.NoError(t, err)
+	series := map[string]string{"method": "POST", "route": "/v1/orders", "status": "202"}
+	assert.Equal(t, 12.0, m.value("http_requests_total", series))
+	assert.Equal(t, 0.096, m.value("http_request_duration_seconds_sum", series))
+	assert.Equal(t, 0.0, m.value("http_requests_total", map[string]string{"method": "GET"}), "no such series")
+	assert.Equal(t, 42.0, m.value("go_goroutines", map[string]string{}))
+	assert.Equal(t, 3.0, m.value("analytics_consumer_lag", map[string]string{"partition": "0", "topic": "orders.v1"}))
+
+	_, err = parseMetrics([]byte("a_metric_without_a_value\n"))
+	assert.Error(t, err)
+}
+
+func TestTraceSpans(t *testing.T) {
+	// The shape of Jaeger's GET /api/v3/traces/{trace_id} (OTLP JSON under "result").
+	body := `{"result":{"resourceSpans":[
+	  {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"order-api"}}]},
+	   "scopeSpans":[{"scope":{"name":"otelhttp"},"spans":[{"name":"POST /v1/orders"},{"name":"send orders.v1"}]}]},
+	  {"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"analytics"}}]},
+	   "scopeSpans":[{"spans":[{"name":"process orders.v1"}]}]}]}}`
+	spans, services, err := traceSpans([]byte(body))
+	require.NoError(t, err)
+	assert.Equal(t, 3, spans)
+	assert.Equal(t, []string{"analytics", "order-api"}, services)
+
+	_, _, err = traceSpans([]byte("not json"))
+	assert.Error(t, err)
 }

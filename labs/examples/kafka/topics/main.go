@@ -3,6 +3,7 @@
 //
 //	go run ./labs/examples/kafka/topics                                   # every topic, its partition count
 //	go run ./labs/examples/kafka/topics --topic orders.v1                 # partitions: leader, replicas, end offset
+//	go run ./labs/examples/kafka/topics --topic orders.v1 --group analytics   # and the group's committed offsets, lag
 //	go run ./labs/examples/kafka/topics --topic hello --partitions 6      # add partitions (never fewer)
 //	go run ./labs/examples/kafka/topics --topic hello --delete
 //
@@ -37,6 +38,7 @@ func run() error {
 	topic := flag.String("topic", "", "topic to describe or change; empty: list every topic")
 	partitions := flag.Int("partitions", 0, "grow --topic to this many partitions")
 	del := flag.Bool("delete", false, "delete --topic and its messages")
+	group := flag.String("group", "", "with --topic: also this consumer group's committed offset and lag per partition")
 	timeout := flag.Duration("timeout", 15*time.Second, "deadline for the whole run")
 	flag.Parse()
 
@@ -61,7 +63,7 @@ func run() error {
 			return err
 		}
 	}
-	return describe(ctx, admin, *topic)
+	return describe(ctx, admin, *topic, *group)
 }
 
 // list prints every topic the cluster has, with its partition count; Kafka's own topics
@@ -80,8 +82,11 @@ func list(ctx context.Context, admin *kafka.AdminClient) error {
 }
 
 // describe prints each partition of a topic: the broker leading it (all reads and writes go
-// there), its replicas, and its end offset — how many messages were ever written to it.
-func describe(ctx context.Context, admin *kafka.AdminClient, topic string) error {
+// there), its replicas, and its end offset — how many messages were ever written to it. With a
+// group, also where that group has committed to (the next offset it will read) and its lag, the
+// records written that it has not processed yet: end offset minus committed offset. The lag is
+// known from the broker alone, so it can be read while none of the group's consumers runs.
+func describe(ctx context.Context, admin *kafka.AdminClient, topic, group string) error {
 	res, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames([]string{topic}))
 	if err != nil {
 		return fmt.Errorf("describe %s: %w", topic, err)
@@ -102,16 +107,52 @@ func describe(ctx context.Context, admin *kafka.AdminClient, topic string) error
 	for tp, info := range offsets.ResultInfos {
 		ends[tp.Partition] = info.Offset
 	}
+	var committed map[int32]kafka.Offset
+	if group != "" {
+		if committed, err = committedOffsets(ctx, admin, topic, group, slices.Collect(maps.Keys(specs))); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("topic %s: %d partition(s)\n", topic, len(t.Partitions))
 	for _, p := range t.Partitions {
 		leader := "none"
 		if p.Leader != nil {
 			leader = fmt.Sprint(p.Leader.ID)
 		}
-		fmt.Printf("  partition %d: leader broker %s, %d replica(s), end offset %d\n",
-			p.Partition, leader, len(p.Replicas), ends[int32(p.Partition)])
+		end := ends[int32(p.Partition)]
+		fmt.Printf("  partition %d: leader broker %s, %d replica(s), end offset %d",
+			p.Partition, leader, len(p.Replicas), end)
+		if group != "" {
+			c, ok := committed[int32(p.Partition)]
+			if ok && c >= 0 {
+				fmt.Printf(", group %s committed %d, lag %d", group, c, max(0, end-c))
+			} else {
+				fmt.Printf(", group %s committed nothing", group)
+			}
+		}
+		fmt.Println()
 	}
 	return nil
+}
+
+// committedOffsets asks the group's coordinator where the group has committed to on each
+// partition: the offset of the next record it will read (kafka.OffsetInvalid when nothing).
+func committedOffsets(ctx context.Context, admin *kafka.AdminClient, topic, group string, partitions []kafka.TopicPartition) (map[int32]kafka.Offset, error) {
+	res, err := admin.ListConsumerGroupOffsets(ctx,
+		[]kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: partitions}})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
+	out := map[int32]kafka.Offset{}
+	for _, g := range res.ConsumerGroupsTopicPartitions {
+		for _, tp := range g.Partitions {
+			if tp.Error != nil {
+				return nil, fmt.Errorf("committed offset of group %s on %s partition %d: %w", group, topic, tp.Partition, tp.Error)
+			}
+			out[tp.Partition] = tp.Offset
+		}
+	}
+	return out, nil
 }
 
 // grow adds partitions to a topic. Kafka cannot remove partitions: their messages would be lost.
