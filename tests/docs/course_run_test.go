@@ -39,11 +39,19 @@ var systemPorts = []string{"8080", "8081", "50051", "9101", "9102", "9103", "910
 // so earlier runs and other tests on the same brokers change nothing it prints. The commands
 // are run with those names in place of the defaults the page shows, and the output is read with
 // the defaults put back: --topic/-t orders.v1 becomes orders.v1-<run>, the Kafka examples'
-// topic hello becomes hello-<run>, and rabbitmqctl's list and delete commands get -p <vhost>.
+// topic hello becomes hello-<run>, the group analytics of `--group analytics` analytics-<run>
+// (the group the page's analytics joins), and rabbitmqctl's list and delete commands get
+// -p <vhost>.
+//
+// Blocks marked needs-jaeger (the trace backend of `make jaeger`, step 7) run only when Jaeger
+// can: when bin/jaeger is built, or when COURSE_JAEGER=1 asks for it (`make jaeger` then builds
+// it, a download of about 1.3 GB the first time); COURSE_JAEGER=0 skips them. Skipped, the test
+// says so; every other command of the page runs either way.
 func TestCoursePages(t *testing.T) {
 	rootDir := courseBrokers(t)
 	path := toolPath(t, rootDir)
 	base := baseSystem(t)
+	jaeger := jaegerWanted(rootDir)
 	for _, name := range coursePages {
 		p := loadPage(t, name)
 		if !slices.ContainsFunc(p.items, func(it item) bool { return it.directive == "" && runs(name, it) }) {
@@ -51,10 +59,28 @@ func TestCoursePages(t *testing.T) {
 		}
 		t.Run(strings.TrimSuffix(name, ".md"), func(t *testing.T) {
 			s := newSession(t, p, rootDir, path, base)
+			s.jaeger = jaeger
 			s.run()
 		})
 	}
 }
+
+// jaegerWanted tells whether the needs-jaeger blocks run: bin/jaeger is there, or
+// COURSE_JAEGER=1 (CI's choice) has `make jaeger` build it. COURSE_JAEGER=0 skips them.
+func jaegerWanted(rootDir string) bool {
+	switch os.Getenv("COURSE_JAEGER") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	info, err := os.Stat(filepath.Join(rootDir, "bin", "jaeger"))
+	return err == nil && !info.IsDir()
+}
+
+// jaegerPorts are the ports `make jaeger` listens on (scripts/jaeger): OTLP over HTTP and gRPC,
+// the query API and its gRPC twin.
+var jaegerPorts = []string{"4318", "4317", "16686", "16685"}
 
 // courseBrokers checks that the brokers are those of `make brokers`, on the addresses the course
 // names, and returns the repository's root.
@@ -121,6 +147,8 @@ type session struct {
 	terms   map[string]*stack.Proc
 	edits   []edit
 	started []string // terminals in start order, for a tidy stop
+	jaeger  bool     // the needs-jaeger blocks run
+	skipped int      // needs-jaeger commands not run
 }
 
 // edit replaces lines [from, to) of a page (-update).
@@ -146,7 +174,7 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case name == "PATH", strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "RABBITMQ_"), strings.HasPrefix(name, "POSTGRES_"),
-			strings.HasPrefix(name, "ANALYTICS_"), slices.Contains([]string{"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}, name):
+			strings.HasPrefix(name, "ANALYTICS_"), strings.HasPrefix(name, "OTEL_"), slices.Contains([]string{"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}, name):
 		default:
 			s.env = append(s.env, kv)
 		}
@@ -201,11 +229,16 @@ func (s *session) run() {
 	if !slices.Contains(s.directives(), "no system") {
 		s.startSystem()
 	}
+	if s.jaeger && slices.ContainsFunc(s.p.items, func(it item) bool { return it.has(needsJaeger) }) {
+		s.checkFree(jaegerPorts, "is `make jaeger` running? The page starts its own")
+	}
 	for _, it := range s.p.items {
 		switch {
 		case it.directive != "":
 			s.directive(it)
 		case !runs(s.p.name, it):
+		case it.has(needsJaeger) && !s.jaeger:
+			s.skipped++
 		case it.terminal != "" || isLongRunning(it.cmd):
 			s.startTerminal(it)
 		case it.console:
@@ -213,6 +246,9 @@ func (s *session) run() {
 		default:
 			s.mustRun(it, true)
 		}
+	}
+	if s.skipped > 0 {
+		s.t.Logf("%s: %d command(s) of needs-jaeger blocks not run: COURSE_JAEGER=0, or no bin/jaeger (`scripts/jaeger build`) and COURSE_JAEGER=1 not set", s.p.name, s.skipped)
 	}
 	if *update && len(s.edits) > 0 {
 		s.applyEdits()
@@ -245,9 +281,14 @@ func (s *session) startSystem() {
 // checkPortsFree fails the test when something already listens on the system's ports.
 func (s *session) checkPortsFree() {
 	s.t.Helper()
-	for _, port := range systemPorts {
+	s.checkFree(systemPorts, "is `make run` running?")
+}
+
+func (s *session) checkFree(ports []string, hint string) {
+	s.t.Helper()
+	for _, port := range ports {
 		if listening(s.t, port) {
-			s.t.Fatalf("127.0.0.1:%s is in use (is `make run` running?): the course's commands name the system's ports, and this test runs the system on them", port)
+			s.t.Fatalf("127.0.0.1:%s is in use (%s): the course's commands name these ports, and this test runs what listens there", port, hint)
 		}
 	}
 }
@@ -294,7 +335,8 @@ var (
 	topicName    = regexp.MustCompile(`\borders\.v1(\.[a-z0-9]+)*`)
 	kafkaExample = regexp.MustCompile(`go run \./labs/examples/kafka/(producer|consumer|topics)\b`)
 	rabbitList   = regexp.MustCompile(`rabbitmqctl (list_[a-z_]+|delete_queue|purge_queue)`)
-	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq `)
+	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq |pprof`)
+	groupFlag    = regexp.MustCompile(`--group analytics\b`)
 )
 
 // localize puts the page's names for this run into a command (see TestCoursePages).
@@ -311,6 +353,7 @@ func (s *session) localize(cmd string) string {
 	b.WriteString(cmd[last:])
 	cmd = b.String()
 	cmd = kafkaExample.ReplaceAllStringFunc(cmd, func(m string) string { return m + " --topic hello-" + s.suffix })
+	cmd = groupFlag.ReplaceAllString(cmd, "$0-"+s.suffix)
 	// A --topic given after ours wins (the flag package keeps the last), so orders.v1 stays.
 	return rabbitList.ReplaceAllString(cmd, "$0 -p "+s.vhost)
 }
@@ -456,8 +499,13 @@ func (s *session) startTerminal(it item) {
 	case strings.Contains(it.cmd, "examples/rabbitmq/consumer"):
 		ready = outputHas(p, "waiting for messages")
 	}
+	timeout := 90 * time.Second
+	if strings.Contains(it.cmd, "make jaeger") {
+		// The first `make jaeger` builds Jaeger: a large download, then minutes of compiling.
+		ready, timeout = func() (bool, string) { return answers200("127.0.0.1:16686", "/api/v3/services") }, 30*time.Minute
+	}
 	what := fmt.Sprintf("%s: `%s` (terminal %s) is ready", s.where(it.line), it.oneLine(), label)
-	s.eventually(what, 90*time.Second, func() (bool, string) {
+	s.eventually(what, timeout, func() (bool, string) {
 		if !p.Running() {
 			s.t.Fatalf("%s: `%s` (terminal %s) exited (its output is below)", s.where(it.line), it.oneLine(), label)
 		}

@@ -32,13 +32,17 @@ import (
 //
 // After a language, a fence may carry options for comparing the output shown with the output
 // got: `any-numbers` (the numbers may differ: they depend on timing or on random ids) and
-// `any-order` (the lines may come in another order).
+// `any-order` (the lines may come in another order). `needs-jaeger` marks a block whose commands
+// need the trace backend of `make jaeger`: TestCoursePages runs them only when it can have one.
 
 // coursePages are the course's pages, in the order a reader follows them.
 var coursePages = []string{
 	"README.md", "01-docker.md", "02-kubernetes.md", "03-rabbitmq.md",
-	"04-kafka.md", "05-grpc.md", "06-system.md", "glossary.md",
+	"04-kafka.md", "05-grpc.md", "06-system.md", "07-observe.md", "glossary.md",
 }
+
+// needsJaeger is the fence option of blocks that need Jaeger (see TestCoursePages).
+const needsJaeger = "needs-jaeger"
 
 // page is one parsed course page.
 type page struct {

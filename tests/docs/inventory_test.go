@@ -54,7 +54,7 @@ var rules = []rule{
 	on("01-docker.md", `^grpcurl -plaintext localhost:50051 list$`, "talks to the container of `docker run`, which "+docker+"; 05-grpc.md runs it against the process"),
 	// The self-checks.
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+" (step 1 also needs a Docker engine)"),
-	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?([3-6]|rabbitmq|kafka|grpc|system)\b`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system, and each with its service stopped)"),
+	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?([3-7]|rabbitmq|kafka|grpc|system|observe)\b`, "run by tests/labs (TestSelfChecks runs steps 3-7 against the running system, and each with its service stopped)"),
 	r(`^for s in 3 4 5 6; do go run \./labs/selfcheck \$s; done$`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system)"),
 	// The workflow around the system.
 	r(`^make brokers$`, "run by .ci/run, which starts the brokers every test here uses"),
@@ -117,7 +117,11 @@ func TestEveryCommandIsAccountedFor(t *testing.T) {
 			}
 			if !matched || why == "" {
 				ran[cmd] = true
-				note(p, it.line, cmd, "run and compared by TestCoursePages")
+				how := "run and compared by TestCoursePages"
+				if it.has(needsJaeger) {
+					how += " when it has Jaeger (bin/jaeger, or COURSE_JAEGER=1)"
+				}
+				note(p, it.line, cmd, how)
 				continue
 			}
 			note(p, it.line, cmd, why)

@@ -19,7 +19,7 @@ import (
 	"github.com/backend-prep/backend-prep/tests/internal/stack"
 )
 
-// TestSelfChecks: against the four services on real brokers, the self-checks of steps 3 to 6
+// TestSelfChecks: against the four services on real brokers, the self-checks of steps 3 to 7
 // pass; with the service a step is about stopped, that step fails and says where to look.
 //
 // The self-checks look at the names the system uses by default (exchange orders, queue
@@ -38,6 +38,8 @@ func TestSelfChecks(t *testing.T) {
 			"--stats", "http://" + s.StatsAddr,
 			"--validator", s.GRPCAddr,
 			"--notifier-admin", "http://" + s.Admin["notifier"],
+			"--order-api-admin", "http://" + s.Admin["order-api"],
+			"--analytics-admin", "http://" + s.Admin["analytics"],
 			"--rabbitmq", amqpURL,
 			"--kafka", kafka,
 			"--timeout", timeout,
@@ -45,7 +47,7 @@ func TestSelfChecks(t *testing.T) {
 	}
 
 	t.Run("every step passes against the running system", func(t *testing.T) {
-		for _, step := range []string{"3", "kafka", "5", "system"} { // by number or by name
+		for _, step := range []string{"3", "kafka", "5", "system", "observe"} { // by number or by name
 			t.Run(step, func(t *testing.T) {
 				r := run(t, 90*time.Second, "selfcheck", append([]string{step}, flags("60s")...)...)
 				require.Equal(t, 0, r.code, r.output)
@@ -80,6 +82,7 @@ func TestSelfChecks(t *testing.T) {
 		{"4", "analytics", "counted by analytics", "is analytics running?"},
 		{"5", "validator", "reports SERVING", "is the validator running?"},
 		{"6", "order-api", "POST /v1/orders answers 202", "is order-api running?"},
+		{"7", "analytics", "consumer lag", "is analytics running?"},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("step %s fails while the %s is stopped", tc.step, tc.stopped), func(t *testing.T) {

@@ -19,7 +19,7 @@ func TestTiltHasASelfCheckButtonPerStep(t *testing.T) {
 	run, err := platform.ExecTiltfile(filepath.Join(stack.RepoRoot(), "Tiltfile"), platform.TiltOptions{})
 	require.NoError(t, err)
 
-	steps := []string{"docker", "kubernetes", "rabbitmq", "kafka", "grpc", "system"}
+	steps := []string{"docker", "kubernetes", "rabbitmq", "kafka", "grpc", "system", "observe"}
 	for i, step := range steps {
 		name := fmt.Sprintf("lab-%d-%s", i+1, step)
 		t.Run(name, func(t *testing.T) {
@@ -32,6 +32,16 @@ func TestTiltHasASelfCheckButtonPerStep(t *testing.T) {
 			assert.Contains(t, lr.Cmd, fmt.Sprintf("go run ./labs/selfcheck %d", i+1))
 		})
 	}
+
+	t.Run("the observe check asks the cluster's Jaeger for its trace", func(t *testing.T) {
+		j := slices.IndexFunc(run.LocalResources, func(lr platform.LocalResource) bool { return lr.Name == "lab-7-observe" })
+		require.GreaterOrEqual(t, j, 0)
+		assert.Contains(t, run.LocalResources[j].Cmd, "--jaeger http://127.0.0.1:16686")
+		jaeger := run.Resource("jaeger")
+		require.NotNil(t, jaeger)
+		assert.True(t, slices.ContainsFunc(jaeger.PortForwards, func(pf platform.PortForward) bool { return pf.Local == 16686 }),
+			"the check reaches Jaeger through a port-forward of localhost:16686: %v", jaeger.PortForwards)
+	})
 
 	t.Run("the RabbitMQ check gets the credentials of the cluster", func(t *testing.T) {
 		j := slices.IndexFunc(run.LocalResources, func(lr platform.LocalResource) bool { return lr.Name == "lab-3-rabbitmq" })
