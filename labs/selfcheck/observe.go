@@ -206,10 +206,10 @@ func (o *observeRun) lagDrained(ctx context.Context) (string, error) {
 	var lags map[string]float64
 	var down error // analytics does not answer: no use waiting
 	err := poll(ctx, func(ctx context.Context) (bool, error) {
-		m, err := scrape(ctx, o.cfg.statsAdmin)
-		if err != nil {
-			down = err
-			return true, nil
+		m, scrapeErr := scrape(ctx, o.cfg.statsAdmin)
+		if scrapeErr != nil {
+			down = scrapeErr
+			return true, scrapeErr // done: poll stops, and down says why
 		}
 		lags = map[string]float64{}
 		var total float64
@@ -276,7 +276,7 @@ func (o *observeRun) traceInJaeger(ctx context.Context) (string, error) {
 			return false, err
 		}
 		if a.status == http.StatusNotFound {
-			return false, fmt.Errorf("Jaeger has no trace %s", o.traceID)
+			return false, fmt.Errorf("no trace %s in Jaeger (yet)", o.traceID)
 		}
 		if a.status != http.StatusOK {
 			return false, fmt.Errorf("GET /api/v3/traces/%s answered %d: %s", o.traceID, a.status, short(a.body))
