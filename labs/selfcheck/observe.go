@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -16,6 +15,9 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Step 7, observing the system: order-api counts its requests by route and status (the RED
@@ -376,35 +378,51 @@ func scrape(ctx context.Context, admin string) (samples, error) {
 	return parseMetrics(a.body)
 }
 
-// parseMetrics reads Prometheus' text exposition format, the samples only: label values here
-// hold no quotes, commas or escapes, which keeps the parser small.
+// parseMetrics reads Prometheus' text exposition format (the prometheus/common parser) into
+// samples as the format writes them: a histogram is its _bucket (with le), _sum and _count
+// series, a summary its quantiles, _sum and _count.
 func parseMetrics(body []byte) (samples, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	var out samples
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	add := func(name string, m *dto.Metric, value float64, extra ...string) {
+		labels := make(map[string]string, len(m.GetLabel())+1)
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
 		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			return nil, fmt.Errorf("metrics: no value in %q", line)
+		for i := 0; i+1 < len(extra); i += 2 {
+			labels[extra[i]] = extra[i+1]
 		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics: %q: %w", line, err)
-		}
-		s := sample{name: line[:i], labels: map[string]string{}, value: v}
-		if name, rest, ok := strings.Cut(s.name, "{"); ok {
-			s.name = name
-			for _, pair := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
-				if k, val, ok := strings.Cut(pair, "="); ok {
-					s.labels[k] = strings.Trim(val, `"`)
+		out = append(out, sample{name: name, labels: labels, value: value})
+	}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m, m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, m, m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				add(name, m, m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					add(name+"_bucket", m, float64(b.GetCumulativeCount()), "le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))
 				}
+				add(name+"_sum", m, h.GetSampleSum())
+				add(name+"_count", m, float64(h.GetSampleCount()))
+			case dto.MetricType_SUMMARY:
+				sm := m.GetSummary()
+				for _, q := range sm.GetQuantile() {
+					add(name, m, q.GetValue(), "quantile", strconv.FormatFloat(q.GetQuantile(), 'g', -1, 64))
+				}
+				add(name+"_sum", m, sm.GetSampleSum())
+				add(name+"_count", m, float64(sm.GetSampleCount()))
 			}
 		}
-		out = append(out, s)
 	}
-	return out, sc.Err()
+	return out, nil
 }

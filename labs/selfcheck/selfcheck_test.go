@@ -240,6 +240,19 @@ go_goroutines 42
 
 	_, err = parseMetrics([]byte("a_metric_without_a_value\n"))
 	assert.Error(t, err)
+
+	h, err := parseMetrics([]byte(`# HELP http_request_duration_seconds Time to handle an HTTP request.
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{route="/v1/orders",le="0.25"} 3
+http_request_duration_seconds_bucket{route="/v1/orders",le="+Inf"} 4
+http_request_duration_seconds_sum{route="/v1/orders"} 1.5
+http_request_duration_seconds_count{route="/v1/orders"} 4
+`))
+	require.NoError(t, err)
+	route := map[string]string{"route": "/v1/orders"}
+	assert.Equal(t, 4.0, h.value("http_request_duration_seconds_count", route), "a histogram keeps its series' names")
+	assert.Equal(t, 1.5, h.value("http_request_duration_seconds_sum", route))
+	assert.Equal(t, 3.0, h.value("http_request_duration_seconds_bucket", map[string]string{"route": "/v1/orders", "le": "0.25"}))
 }
 
 func TestTraceSpans(t *testing.T) {
