@@ -55,6 +55,10 @@ type Config struct {
 	// system can share one broker, as the end-to-end test does.
 	Exchange string `env:"RABBITMQ_EXCHANGE" envDefault:"orders"`
 	Queue    string `env:"NOTIFIER_QUEUE" envDefault:"notifier.order-placed"`
+	// QueueType is the type of those queues: quorum, or classic to measure what quorum costs
+	// (`make bench BENCH_ARGS=-queue quorum,classic`). A queue's type cannot change once it is
+	// declared: a new type needs a new NOTIFIER_QUEUE, or the old queue deleted.
+	QueueType string `env:"NOTIFIER_QUEUE_TYPE" envDefault:"quorum"`
 }
 
 // Module provides the parts of Config that the notifier's packages take.
@@ -84,6 +88,9 @@ func (c Config) Validate() error {
 	if c.Queue == "" {
 		errs = append(errs, varError("NOTIFIER_QUEUE", "must not be empty"))
 	}
+	if c.QueueType != string(rabbitmq.QueueQuorum) && c.QueueType != string(rabbitmq.QueueClassic) {
+		errs = append(errs, varError("NOTIFIER_QUEUE_TYPE", "%q is neither quorum nor classic", c.QueueType))
+	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -112,6 +119,7 @@ func (c Config) Consume() consume.Settings {
 		Queue:       c.Queue,
 		RetryDelay:  c.RetryDelay,
 		MaxAttempts: c.MaxAttempts,
+		QueueType:   rabbitmq.QueueType(c.QueueType),
 	}
 }
 

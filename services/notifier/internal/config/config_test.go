@@ -70,6 +70,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"NOTIFIER_FAILURE_RATE", "NaN"},
 		{"RABBITMQ_URL", "http://example.com"},
 		{"RABBITMQ_PREFETCH", "0"},
+		{"NOTIFIER_QUEUE_TYPE", "stream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {

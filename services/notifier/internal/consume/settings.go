@@ -44,6 +44,18 @@ type Settings struct {
 	RetryDelay time.Duration
 	// MaxAttempts bounds the attempts per message; after the last one fails, it is dead-lettered.
 	MaxAttempts int
+	// QueueType is the type of the notifier's queues: quorum (the default, when empty) or
+	// classic, which is faster on one node but keeps no replica and lacks the quorum queue's
+	// safety nets (see Topology).
+	QueueType rabbitmq.QueueType
+}
+
+// queueType is QueueType with its default.
+func (s Settings) queueType() rabbitmq.QueueType {
+	if s.QueueType == "" {
+		return rabbitmq.QueueQuorum
+	}
+	return s.QueueType
 }
 
 // RetryExchange routes failed messages into the delay queue and, once delayed, back to Queue.
@@ -74,6 +86,9 @@ func (s Settings) Validate() error {
 	if s.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max attempts must be at least 1, got %d", s.MaxAttempts))
 	}
+	if t := s.queueType(); t != rabbitmq.QueueQuorum && t != rabbitmq.QueueClassic {
+		errs = append(errs, fmt.Errorf("queue type must be quorum or classic, got %q", t))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -97,8 +112,16 @@ func (s Settings) SourceTopology() rabbitmq.Topology {
 // Dead-lettering between them is at-least-once (x-dead-letter-strategy, which needs
 // x-overflow=reject-publish): the broker keeps a message until the target queue confirmed it,
 // instead of dropping it when the target is briefly unavailable. Both work on RabbitMQ 3.10+.
+//
+// With QueueType classic (NOTIFIER_QUEUE_TYPE=classic, for comparing the two) the queues are
+// classic ones, which support neither: dead-lettering is at-most-once and no delivery limit
+// stops a message that kills every consumer it reaches.
 func (s Settings) Topology() rabbitmq.Topology {
+	qt := s.queueType()
 	atLeastOnce := func(extra map[string]any) map[string]any {
+		if qt != rabbitmq.QueueQuorum {
+			return nil
+		}
 		args := map[string]any{"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
 		for k, v := range extra {
 			args[k] = v
@@ -112,18 +135,18 @@ func (s Settings) Topology() rabbitmq.Topology {
 		},
 		Queues: []rabbitmq.Queue{
 			{
-				Name: s.Queue, Type: rabbitmq.QueueQuorum, Durable: true,
+				Name: s.Queue, Type: qt, Durable: true,
 				DeadLetterExchange: s.DeadLetterExchange(),
 				Args:               atLeastOnce(map[string]any{"x-delivery-limit": int64(DeliveryLimit)}),
 			},
 			{
-				Name: s.RetryQueue(), Type: rabbitmq.QueueQuorum, Durable: true,
+				Name: s.RetryQueue(), Type: qt, Durable: true,
 				MessageTTL:           s.RetryDelay,
 				DeadLetterExchange:   s.RetryExchange(),
 				DeadLetterRoutingKey: readyKey,
 				Args:                 atLeastOnce(nil),
 			},
-			{Name: s.DeadLetterQueue(), Type: rabbitmq.QueueQuorum, Durable: true},
+			{Name: s.DeadLetterQueue(), Type: qt, Durable: true},
 		},
 		Bindings: []rabbitmq.Binding{
 			{Queue: s.Queue, Exchange: s.Exchange, RoutingKey: s.RoutingKey},

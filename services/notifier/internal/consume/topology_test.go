@@ -105,3 +105,30 @@ func randomHex(t *testing.T) string {
 	require.NoError(t, err)
 	return hex.EncodeToString(b)
 }
+
+// NOTIFIER_QUEUE_TYPE=classic declares classic queues, without the arguments only quorum queues
+// take, and a real broker accepts them: the comparison `make bench -queue` draws is runnable.
+func TestClassicTopologyDeclaresOnARealBroker(t *testing.T) {
+	settings := consume.Settings{
+		Exchange:    brokertest.UniqueName(t, "orders"),
+		RoutingKey:  ordersv1.RoutingKey,
+		Queue:       brokertest.UniqueName(t, "notifier"),
+		RetryDelay:  testDelay,
+		MaxAttempts: 3,
+		QueueType:   rabbitmq.QueueClassic,
+	}
+	require.NoError(t, settings.Validate())
+	for _, q := range settings.Topology().Queues {
+		assert.Equal(t, rabbitmq.QueueClassic, q.Type, q.Name)
+		assert.NotContains(t, q.Args, "x-delivery-limit", q.Name)
+		assert.NotContains(t, q.Args, "x-dead-letter-strategy", q.Name)
+	}
+	admin := startConnection(t, brokertest.RabbitMQURL(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, consume.DeclareTopology(ctx, admin, settings, zaptest.NewLogger(t)))
+	t.Cleanup(func() { deleteTopology(t, admin, settings) })
+
+	settings.QueueType = "stream"
+	require.ErrorContains(t, settings.Validate(), "quorum or classic")
+}
