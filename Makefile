@@ -49,6 +49,28 @@ test: $(BIN)/grpcurl $(BIN)/buf ## Unit + integration tests against real brokers
 chaos: ## The fault suite: brokers and services killed under load, on brokers of its own (about 5 min).
 	go test -count=1 -timeout 15m -v -run '^TestFaults$$' ./tests/chaos
 
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: ## Measure the system against its ceilings in one run (about 6 min; BENCH_ARGS=-quick: 2). docs/performance.md
+	@# The brokers of `make brokers` (started when they are not running), unless the environment
+	@# names others; the bench reads their CPU time from their pid files.
+	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}$${RABBITMQ_URL:-}" ]; then \
+	  scripts/brokers status >/dev/null 2>&1 || scripts/brokers up; \
+	  eval "$$(scripts/brokers env)"; fi; \
+	  go test -run '^$$' -bench '^BenchmarkSystem$$' -benchtime 1x -timeout 60m ./tests/bench -args $(BENCH_ARGS)
+
+.PHONY: bench-cluster
+bench-cluster: ## make bench against the cluster of make up, through its port-forwards (ceilings and order-api's load).
+	@test -n "$${RABBITMQ_URL:-}" || { echo "RABBITMQ_URL: an administrator's AMQP URL, e.g. the Tilt button bench-cluster's" >&2; exit 2; }
+	go test -run '^$$' -bench '^BenchmarkSystem$$' -benchtime 1x -timeout 30m ./tests/bench -args -target cluster $(BENCH_ARGS)
+
+BENCH_COUNT ?= 6
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the hot paths, BENCH_COUNT runs each, for benchstat (docs/performance.md).
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./services/...
+
 FUZZTIME ?= 30s
 
 .PHONY: fuzz

@@ -62,6 +62,7 @@ var rules = []rule{
 	r(`^make brokers-reset$`, "run by TestMakeRunStartsTheBrokers (tests/docs), on brokers of its own"),
 	r(`^RABBITMQ_MANAGEMENT_PORT=15672 make brokers$`, "not run: it restarts the brokers every other test shares; checked by hand (the management plugin ships with the rabbitmq-server package)"),
 	r(`^make (test|lint)$`, "run by .ci/run"),
+	r(`^make bench( BENCH_ARGS=.*)?$`, "run by .ci/run as make bench BENCH_ARGS=-quick, every section small and short; a flag's comparison (-linger, -channels, -prefetch, -queue, -sections) is the same benchmark with other settings, too long for CI"),
 	r(`^make tools$`, "run by .ci/run (make lint installs the tools first)"),
 	r(`^make generate$`, "run by .ci/run in effect: make lint generates into a scratch copy and fails on any difference (scripts/check-generated)"),
 	r(`^make run$`, "run by TestMakeRun (tests/docs): the four services on the README's ports, stopped each way the README offers; TestMakeRunStartsTheBrokers runs it with no broker running"),
