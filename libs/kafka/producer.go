@@ -76,6 +76,12 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		// Publish only needs the outcome, not a copy of key and value in every delivery report.
 		"go.delivery.report.fields": "none",
 		"go.logs.channel.enable":    true,
+		// The Go client allocates its Events() and ProduceChannel() buffers up front, a million
+		// entries each by default: 24 MB of heap, most of order-api's, for channels that carry
+		// nothing here (delivery reports go to Publish's own channels, messages through
+		// Produce). Events() still brings the client's errors, which serveEvents reads at once.
+		"go.events.channel.size":  1000,
+		"go.produce.channel.size": 1000,
 		// librdkafka waits up to 10 s (its default) between attempts to reach a broker that
 		// went away; a broker that is back should be noticed within about a second.
 		"reconnect.backoff.max.ms": 1000,
