@@ -59,9 +59,12 @@ type encoded struct {
 }
 
 func encode(e orders.Event) (encoded, error) {
-	body, err := ordersv1.MarshalOrderPlaced(e.OrderPlaced)
-	if err != nil {
-		return encoded{}, fmt.Errorf("events: %w", err)
+	body := e.Body
+	if body == nil {
+		var err error
+		if body, err = ordersv1.MarshalOrderPlaced(e.OrderPlaced); err != nil {
+			return encoded{}, fmt.Errorf("events: %w", err)
+		}
 	}
 	return encoded{body: body, headers: [][2]string{
 		{ordersv1.HeaderContentType, ordersv1.ContentType},

@@ -104,6 +104,11 @@ func TestOpenAPIDocumentMatchesTheHandler(t *testing.T) {
 		<-done
 	})
 
+	if testing.Short() {
+		// make test-unit: the subtests that need PostgreSQL skipped, so which statuses the
+		// handler produced is not known; make test runs them all.
+		t.Skip("the declared statuses are checked against the handler only when every subtest ran (not under -short)")
+	}
 	for _, status := range declared {
 		assert.True(t, given[status], "the document declares %d, which none of the handler's tests produced", status)
 	}

@@ -34,6 +34,9 @@ type Event struct {
 	ID string
 	// OrderPlaced is the event itself.
 	OrderPlaced *ordersv1.OrderPlaced
+	// Body is OrderPlaced encoded for the brokers (ordersv1.MarshalOrderPlaced), once for all of
+	// them; a publisher encodes OrderPlaced itself when Body is nil.
+	Body []byte
 }
 
 // Request asks to place an order.
@@ -122,6 +125,12 @@ func (s *Service) Place(ctx context.Context, req Request) (*ordersv1.OrderPlaced
 			PlacedAt:       timestamppb.New(s.now().UTC()),
 			IdempotencyKey: req.IdempotencyKey,
 		},
+	}
+	// Encoded here, once: every broker gets the same bytes, and protojson is the dearest step
+	// of a publish (a CPU profile under load showed it at a tenth of order-api's time when each
+	// publisher encoded the event for itself).
+	if event.Body, err = ordersv1.MarshalOrderPlaced(event.OrderPlaced); err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
 	}
 	if err := s.publish(ctx, event); err != nil {
 		return nil, err
