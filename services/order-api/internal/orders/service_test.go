@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
+	ordersv1 "github.com/backend-prep/backend-prep/libs/genproto/orders/v1"
 	"github.com/backend-prep/backend-prep/services/order-api/internal/orders"
 )
 
@@ -96,6 +98,10 @@ func TestPlacePublishesOneEventToEveryBroker(t *testing.T) {
 	assert.Same(t, placed, event.OrderPlaced)
 	assert.Len(t, event.ID, 36, "the event-id is a UUID")
 	assert.NotEqual(t, placed.GetOrderId(), event.ID)
+	// Encoded once, for every broker: the bytes are the event's wire encoding.
+	decoded, err := ordersv1.UnmarshalOrderPlaced(event.Body)
+	require.NoError(t, err)
+	assert.True(t, proto.Equal(placed, decoded), "Body encodes OrderPlaced")
 }
 
 func TestPlaceRejectsBrokenRulesWithoutAskingTheValidator(t *testing.T) {
