@@ -2,6 +2,7 @@ package stats_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -339,4 +340,22 @@ func TestStats_Stop(t *testing.T) {
 		assert.Equal(t, leaving, s.Complete(), "after giving back partition %d", p)
 	}
 	assert.Equal(t, leaving, s.Snapshot().Complete(), "a snapshot says so too")
+}
+
+func TestStats_OrderIDsAreComparedAsStrings(t *testing.T) {
+	// order-api's IDs are UUIDs, which the stats keep packed in 16 bytes; that must not change
+	// which IDs count as the same order: only the same string is a duplicate.
+	const id = "0193a3f0-8b2c-7d4e-9f10-1a2b3c4d5e6f"
+	s := stats.New(time.Now)
+	run(t, s, []step{
+		reset(0),
+		add(0, order(id, line("BOOK-001", 1, 1999))),
+		duplicate(0, order(id, line("BOOK-001", 1, 1999))),
+		add(0, order(strings.ToUpper(id), line("BOOK-001", 1, 1999))), // another string: another order
+		add(0, order("0193a3f0-8b2c-7d4e-9f10-1a2b3c4d5e60", line("BOOK-001", 1, 1999))),
+		add(0, order("{"+id+"}", line("BOOK-001", 1, 1999))), // not canonical: kept as a string
+		duplicate(0, order("{"+id+"}", line("BOOK-001", 1, 1999))),
+		add(0, order("0193a3f0+8b2c-7d4e-9f10-1a2b3c4d5e6f", line("BOOK-001", 1, 1999))),
+	})
+	assert.EqualValues(t, 5, s.Snapshot().Orders)
 }
