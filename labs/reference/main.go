@@ -52,7 +52,7 @@
 //	KAFKA_LINGER                 5ms (a Go duration)
 //	RABBITMQ_URL                 amqp://guest:guest@127.0.0.1:5672/
 //	RABBITMQ_EXCHANGE            orders
-//	RABBITMQ_PUBLISHER_CHANNELS  8
+//	RABBITMQ_PUBLISHER_CHANNELS  32
 //
 // GET /readyz answers 200 once the program started (it listens only after a Kafka broker answered
 // and the exchange was found), and 503 once its RabbitMQ connection is lost. SIGTERM or SIGINT
@@ -205,7 +205,7 @@ func loadConfig() (config, error) {
 	if cfg.kafkaLinger, err = time.ParseDuration(env("KAFKA_LINGER", "5ms")); err != nil || cfg.kafkaLinger < 0 {
 		return cfg, fmt.Errorf("KAFKA_LINGER: want a duration of at least 0, got %q", os.Getenv("KAFKA_LINGER"))
 	}
-	if cfg.rabbitChannels, err = strconv.Atoi(env("RABBITMQ_PUBLISHER_CHANNELS", "8")); err != nil || cfg.rabbitChannels < 1 {
+	if cfg.rabbitChannels, err = strconv.Atoi(env("RABBITMQ_PUBLISHER_CHANNELS", "32")); err != nil || cfg.rabbitChannels < 1 {
 		return cfg, fmt.Errorf("RABBITMQ_PUBLISHER_CHANNELS: want an integer of at least 1, got %q",
 			os.Getenv("RABBITMQ_PUBLISHER_CHANNELS"))
 	}

@@ -49,7 +49,7 @@ type Config struct {
 	PublishTimeout time.Duration `env:"RABBITMQ_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// PublisherChannels is the size of the publisher's pool of confirm-mode channels, i.e. how
 	// many publishes can wait for their confirm at the same time.
-	PublisherChannels int `env:"RABBITMQ_PUBLISHER_CHANNELS" envDefault:"8"`
+	PublisherChannels int `env:"RABBITMQ_PUBLISHER_CHANNELS" envDefault:"32"`
 	// Prefetch is the default number of unacknowledged deliveries a consumer may hold.
 	Prefetch int `env:"RABBITMQ_PREFETCH" envDefault:"16"`
 }
