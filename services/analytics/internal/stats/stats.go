@@ -12,9 +12,10 @@
 // makes deduplication exact. That set grows with the number of distinct orders in the retained
 // log, and is released only when the partition is dropped. IDs in a UUID's canonical form, as
 // order-api makes them, are kept as their 16 bytes rather than as 36-byte strings: a replica
-// that rebuilt a million orders went from 261 to 129 MiB resident (make bench). This is the honest price of exact deduplication
-// without an external store, fine for a learning system; a production system would bound it,
-// for example with a deduplication window, a probabilistic filter or a keyed state store.
+// that rebuilt a million orders went from 261 to 129 MiB resident (make bench). This is the
+// honest price of exact deduplication without an external store, fine for a learning system; a
+// production system would bound it, for example with a deduplication window, a probabilistic
+// filter or a keyed state store.
 package stats
 
 import (
