@@ -37,6 +37,7 @@ type settings struct {
 	sections map[string]bool
 	seed     bool
 	cluster  bool
+	logLevel string
 
 	linger   []time.Duration
 	channels []int
@@ -54,6 +55,7 @@ var (
 	flagRebuild  = flag.Int("rebuild", 1000000, "orders in the log analytics rebuilds its stats from")
 	flagSections = flag.String("sections", "ceilings,fronts,consumers,rebuild", "which sections to run")
 	flagSeed     = flag.Bool("seed", true, "include the seed-style baseline (a new broker connection per order, no confirm)")
+	flagLogLevel = flag.String("log-level", "info", "LOG_LEVEL of the services the bench starts: info (as shipped, an access log line per request) or warn, to see what the access log costs")
 	flagTarget   = flag.String("target", "local", "local: a system of the bench's own on this machine; cluster: the system of make up, through its port-forwards (ceilings and fronts only)")
 	flagLinger   = flag.String("linger", "", "compare order-api with each Kafka linger (KAFKA_LINGER), e.g. 0s,5ms,20ms")
 	flagChannels = flag.String("channels", "", "compare order-api with each number of RabbitMQ confirm channels (RABBITMQ_PUBLISHER_CHANNELS), e.g. 1,8,32")
@@ -73,7 +75,7 @@ func parseSettings(tb testing.TB) settings {
 	tb.Helper()
 	s := settings{
 		quick: *flagQuick, round: *flagRound, rounds: *flagRounds, warmUp: *flagWarmUp,
-		backlog: *flagBacklog, rebuild: *flagRebuild, seed: *flagSeed, sections: map[string]bool{},
+		backlog: *flagBacklog, rebuild: *flagRebuild, seed: *flagSeed, sections: map[string]bool{}, logLevel: *flagLogLevel,
 	}
 	var err error
 	fail := func(name string, err error) {
@@ -103,6 +105,11 @@ func parseSettings(tb testing.TB) settings {
 			fail("sections", fmt.Errorf("unknown section %q (ceilings, fronts, consumers, rebuild)", name))
 		}
 		s.sections[name] = true
+	}
+	switch s.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		fail("log-level", fmt.Errorf("%q is not debug, info, warn or error", s.logLevel))
 	}
 	switch *flagTarget {
 	case "local":

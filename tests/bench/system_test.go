@@ -98,7 +98,8 @@ func startSystem(b *testing.B, cfg settings) *system {
 	})
 	maps.Copy(s.Env["analytics"], map[string]string{"KAFKA_TOPIC": sys.topic, "ANALYTICS_GROUP_ID": "bench.analytics." + sys.suffix})
 	for _, env := range s.Env {
-		env["LOG_FORMAT"] = "json" // as in the cluster; info level, as shipped
+		env["LOG_FORMAT"] = "json" // as in the cluster
+		env["LOG_LEVEL"] = cfg.logLevel
 	}
 	progress("building and starting validator, notifier, analytics and order-api")
 	s.StartAll()
