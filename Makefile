@@ -69,7 +69,7 @@ BENCH_COUNT ?= 6
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the hot paths, BENCH_COUNT runs each, for benchstat (docs/performance.md).
-	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./services/...
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(foreach s,$(SERVICES),./services/$(s)/...)
 
 FUZZTIME ?= 30s
 
