@@ -52,7 +52,7 @@ chaos: ## The fault suite: brokers and services killed under load, on brokers of
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: ## Measure the system against its ceilings in one run (about 6 min; BENCH_ARGS=-quick: 2). docs/performance.md
+bench: ## Measure the system against its ceilings in one run (about 5 min; BENCH_ARGS=-quick: about 1). docs/performance.md
 	@# The brokers of `make brokers` (started when they are not running), unless the environment
 	@# names others; the bench reads their CPU time from their pid files.
 	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}$${RABBITMQ_URL:-}" ]; then \

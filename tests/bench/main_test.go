@@ -3,7 +3,7 @@
 // figure, not a failure) but fails when a measurement could not be made honestly: a process
 // that would not start, a load that got no answer, a drain that never finished.
 //
-//	make bench                                   everything, about 6 minutes on 2 cores
+//	make bench                                   everything, about 5 minutes on 2 cores
 //	make bench BENCH_ARGS=-quick                 every section, small and short (what CI runs)
 //	make bench BENCH_ARGS='-linger 0s,5ms,20ms'  order-api with each Kafka linger, side by side
 //	make bench BENCH_ARGS='-channels 1,8,32'     order-api with each number of confirm channels
