@@ -35,6 +35,9 @@ func newKafka(ctx context.Context, cfg config) (*kafkaProducer, error) {
 		"partitioner":                        "murmur2_random",
 		"go.delivery.report.fields":          "none",
 		"reconnect.backoff.max.ms":           1000,
+		// The Go client's own buffers, a million entries each by default: 24 MB of heap.
+		"go.events.channel.size":  1000,
+		"go.produce.channel.size": 1000,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
