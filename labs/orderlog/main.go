@@ -130,7 +130,13 @@ func produce(ctx context.Context, bootstrap, topic string, n int) error {
 	}()
 	err = write(ctx, p, topic, n, failed)
 	p.Close()
-	<-done
+	<-done // every delivery report is read: a failure among the last ones is in failed now
+	if err == nil {
+		select {
+		case err = <-failed:
+		default:
+		}
+	}
 	return err
 }
 
@@ -140,9 +146,12 @@ func write(ctx context.Context, p *kafka.Producer, topic string, n int, failed <
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped after %d events: %w", i, err)
 		}
-		id := uuid.NewString()
+		id, err := uuid.NewV7() // time-ordered, as order-api's order_id
+		if err != nil {
+			return err
+		}
 		body, err := ordersv1.MarshalOrderPlaced(&ordersv1.OrderPlaced{
-			OrderId: id, CustomerId: fmt.Sprintf("c-%d", i%1000), Currency: "EUR", TotalCents: 3597, PlacedAt: placedAt,
+			OrderId: id.String(), CustomerId: fmt.Sprintf("c-%d", i%1000), Currency: "EUR", TotalCents: 3597, PlacedAt: placedAt,
 			Items: []*ordersv1.PricedItem{
 				{Sku: "BOOK-001", Quantity: 2, UnitPriceCents: 1299, LineTotalCents: 2598},
 				{Sku: "ELEC-001", Quantity: 1, UnitPriceCents: 999, LineTotalCents: 999},
@@ -153,7 +162,7 @@ func write(ctx context.Context, p *kafka.Producer, topic string, n int, failed <
 		}
 		msg := &kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-			Key:            []byte(id),
+			Key:            []byte(id.String()),
 			Value:          body,
 			Headers: []kafka.Header{
 				{Key: ordersv1.HeaderContentType, Value: []byte(ordersv1.ContentType)},
