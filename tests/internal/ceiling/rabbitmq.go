@@ -13,6 +13,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// publishTimeout bounds one publish and its confirm.
+const publishTimeout = 5 * time.Second
+
 // RabbitMQOptions configure [RabbitMQConfirm].
 type RabbitMQOptions struct {
 	// URL is the broker's AMQP URL, with a user that may declare and delete queues.
@@ -125,19 +128,23 @@ func RabbitMQConfirm(ctx context.Context, o RabbitMQOptions) (Result, error) {
 			}
 			for time.Now().Before(deadline) && runCtx.Err() == nil {
 				t0 := time.Now()
-				dc, err := ch.PublishWithDeferredConfirmWithContext(runCtx, "", queue, false, false, msg)
+				// Each publish is bounded: a broker that stops confirming (a memory or disk
+				// alarm blocks publishers) fails the measurement instead of hanging it.
+				pubCtx, pubCancel := context.WithTimeout(runCtx, publishTimeout)
+				ok := false
+				dc, err := ch.PublishWithDeferredConfirmWithContext(pubCtx, "", queue, false, false, msg)
 				if err == nil {
-					var ok bool
-					ok, err = dc.WaitContext(runCtx)
-					if err == nil {
-						lat = append(lat, time.Since(t0))
-						if ok {
-							acks.Add(1)
-						} else {
-							nacks.Add(1)
-						}
-						continue
+					ok, err = dc.WaitContext(pubCtx)
+				}
+				pubCancel()
+				if err == nil {
+					lat = append(lat, time.Since(t0))
+					if ok {
+						acks.Add(1)
+					} else {
+						nacks.Add(1)
 					}
+					continue
 				}
 				if runCtx.Err() == nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("ceiling: publisher %d: %w", i+1, err) })

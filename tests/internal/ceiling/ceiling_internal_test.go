@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -288,4 +289,20 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// The tools are the broker's release, with the same log4j: one Kafka version to bump, in
+// scripts/brokers.d/kafka/pom.xml, and this package's pom and constant follow it.
+func TestKafkaToolsFollowTheBroker(t *testing.T) {
+	property := func(pom, name string) string {
+		b, err := os.ReadFile(filepath.Join(stack.RepoRoot(), pom))
+		require.NoError(t, err)
+		m := regexp.MustCompile(`<` + regexp.QuoteMeta(name) + `>([^<]+)</`).FindSubmatch(b)
+		require.NotNil(t, m, "%s sets %s", pom, name)
+		return string(m[1])
+	}
+	const broker, tools = "scripts/brokers.d/kafka/pom.xml", "tests/internal/ceiling/kafkatools/pom.xml"
+	assert.Equal(t, property(broker, "kafka.version"), KafkaVersion)
+	assert.Equal(t, property(broker, "kafka.version"), property(tools, "kafka.version"))
+	assert.Equal(t, property(broker, "log4j.version"), property(tools, "log4j.version"))
 }
