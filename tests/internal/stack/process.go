@@ -15,6 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// keepLines, when positive, bounds the lines a Proc keeps (see KeepLines).
+var keepLines int
+
+// KeepLines makes every process started afterwards keep about its last n lines of output rather
+// than all of them, for a run (a benchmark) whose services log a line per request: Tail still
+// works, Output and WaitForOutput see only those lines. Call it from TestMain, before any test.
+func KeepLines(n int) { keepLines = n }
+
 // Proc is one running process. Its output is kept for assertions and failure reports; the
 // test that started it kills it at cleanup if it still runs.
 type Proc struct {
@@ -22,6 +30,7 @@ type Proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 
+	keep  int // at most about this many lines are kept; 0: all
 	mu    sync.Mutex
 	lines []string
 	err   error
@@ -57,7 +66,7 @@ func StartCommand(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	require.NoError(t, cmd.Start(), "start %s", name)
-	p := &Proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{name: name, cmd: cmd, done: make(chan struct{}), keep: keepLines}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -67,6 +76,9 @@ func StartCommand(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 			line := sc.Text()
 			p.mu.Lock()
 			p.lines = append(p.lines, line)
+			if p.keep > 0 && len(p.lines) >= 2*p.keep { // drop the older half, amortized
+				p.lines = append(p.lines[:0:0], p.lines[len(p.lines)-p.keep:]...)
+			}
 			p.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, pr)
