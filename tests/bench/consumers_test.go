@@ -73,6 +73,7 @@ func runNotifierDrains(b *testing.B, cfg settings, sys *system) []drainResult {
 		env := maps.Clone(sys.stack.Env["notifier"])
 		env["ADMIN_ADDR"] = stack.FreeAddr(b)
 		env["NOTIFIER_QUEUE"] = fmt.Sprintf("%s.drain%d", sys.queue, i)
+		sys.drainQueues = append(sys.drainQueues, env["NOTIFIER_QUEUE"])
 		env["NOTIFIER_JOURNAL_PATH"] = filepath.Join(b.TempDir(), "notifications.jsonl")
 		maps.Copy(env, v.env)
 		envs[i] = env
@@ -219,6 +220,7 @@ func (r rebuildResult) perSecond() float64 {
 // topic: it reads everything this run placed from the beginning, as after a restart.
 func runAnalyticsDrain(b *testing.B, sys *system) rebuildResult {
 	b.Helper()
+	sys.waitConsumersIdle() // the stack's analytics has counted every order of the run
 	want := ordersInStats(b, sys.statsAddr)
 	r := timeAnalytics(b, sys, "analytics, this run's topic", sys.topic, want)
 	printRebuilds([]rebuildResult{r})

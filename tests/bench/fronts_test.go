@@ -74,9 +74,15 @@ func (r frontResult) cpuPerOrder(process string) float64 {
 // runFronts loads every front at every concurrency. Within a round the fronts take turns
 // (A B C A B C), so that drift of the box — a broker compacting, the page cache, a neighbour —
 // falls on all of them alike; each front gets a warm-up before its first measured round.
+//
+// CPU per order counts what an order costs, not what the processes spend anyway: each round is
+// charged the CPU its processes spent from its start until the consumers caught up with its
+// orders, minus what they spend idle over the same time (measured once, before the rounds).
 func runFronts(b *testing.B, cfg settings, sys *system) []frontResult {
 	b.Helper()
+	idle := sys.idleRates(cfg.warmUp + time.Second)
 	var out []frontResult
+	top := maxClients(cfg)
 	for _, clients := range cfg.clients {
 		results := make([]frontResult, len(sys.fronts))
 		for i, f := range sys.fronts {
@@ -86,11 +92,18 @@ func runFronts(b *testing.B, cfg settings, sys *system) []frontResult {
 			for i, f := range sys.fronts {
 				if round == 0 && cfg.warmUp > 0 {
 					attack(f.addr, clients, cfg.warmUp, 0)
+					sys.waitConsumersIdle()
 				}
 				ps := sys.watch(f)
-				before := sample(ps)
+				start, before := time.Now(), sample(ps)
 				a := attack(f.addr, clients, cfg.round, 0)
-				results[i].cpu.add(sample(ps).since(before))
+				if clients == top && round == cfg.rounds-1 {
+					results[i].rss, results[i].anon = sys.rssAfterLoad(f)
+				}
+				sys.waitConsumersIdle()
+				spent := sample(ps).since(before)
+				idle.subtract(spent, f, time.Since(start))
+				results[i].cpu.add(spent)
 				if f.proc != nil && !f.proc.Running() {
 					b.Fatalf("%s exited under load:\n%s", f.name, f.proc.Tail(30))
 				}
@@ -107,15 +120,82 @@ func runFronts(b *testing.B, cfg settings, sys *system) []frontResult {
 				results[i].rounds[j].results = nil // keep the memory of the bench small
 			}
 		}
-		if clients == maxClients(cfg) {
-			for i, f := range sys.fronts {
-				results[i].rss, results[i].anon = sys.rssAfterLoad(f)
-			}
-		}
 		out = append(out, results...)
 	}
 	printFronts(cfg, out)
 	return out
+}
+
+// idleCPU is the CPU each watched process spends per second of wall time with no load: the
+// fronts' own by front name, the shared processes' by their name.
+type idleCPU struct {
+	front  map[string]float64
+	shared map[string]float64
+}
+
+// idleRates measures idleCPU over window, every process at once.
+func (sys *system) idleRates(window time.Duration) idleCPU {
+	sys.waitConsumersIdle()
+	var ps []watched
+	for _, f := range sys.fronts {
+		for _, p := range sys.watch(f) {
+			if p.name == "front" {
+				p.name = "front " + f.name
+			}
+			ps = append(ps, p)
+		}
+	}
+	start, before := time.Now(), sample(ps)
+	time.Sleep(window)
+	spent, secs := sample(ps).since(before), time.Since(start).Seconds()
+	out := idleCPU{front: map[string]float64{}, shared: map[string]float64{}}
+	for name, v := range spent {
+		if f, ok := strings.CutPrefix(name, "front "); ok {
+			out.front[f] = v / secs
+		} else {
+			out.shared[name] = v / secs
+		}
+	}
+	return out
+}
+
+// subtract takes from spent, the CPU of a round on f lasting d, what its processes would have
+// spent idle; never below zero.
+func (idle idleCPU) subtract(spent cpuSeconds, f *front, d time.Duration) {
+	for name, v := range spent {
+		rate := idle.shared[name]
+		if name == "front" {
+			rate = idle.front[f.name]
+		}
+		spent[name] = max(0, v-rate*d.Seconds())
+	}
+}
+
+// waitConsumersIdle waits, at most 30 s, until the notifier and analytics have stopped handling
+// messages: the orders of a round cost them CPU after the round's last answer, which belongs to
+// that round and not to the next front's.
+func (sys *system) waitConsumersIdle() {
+	handled := func() (float64, bool) {
+		n, err := handledByNotifier(sys.admin["notifier"])
+		if err != nil {
+			return 0, false
+		}
+		fams, err := metrics(sys.admin["analytics"])
+		if err != nil {
+			return 0, false
+		}
+		return n + counter(fams, "analytics_events_processed_total"), true
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	last, ok := handled()
+	for ok && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		n, ok2 := handled()
+		if !ok2 || n == last {
+			return
+		}
+		last = n
+	}
 }
 
 // rssAfterLoad is the resident memory of f and of the services, read right after the load, and
@@ -164,7 +244,8 @@ func printFronts(cfg settings, rs []frontResult) {
 		}
 	}
 
-	fmt.Printf("\n== CPU per accepted order, µs, by process (from /proc: user+system time over the rounds ÷ orders)\n")
+	fmt.Printf("\n== CPU per accepted order, µs, by process: user+system time of each round until the consumers\n" +
+		"   caught up, less what the process spends idle in that time, ÷ orders (from /proc, 10 ms ticks)\n")
 	cols := []string{"front", "validator", "rabbitmq", "kafka", "notifier", "analytics", "load"}
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "front\tclients\t"+strings.Join(cols, "\t")+"\tall but load\t")

@@ -84,14 +84,17 @@ func attack(addr string, clients int, d time.Duration, n int) attackResult {
 	return out
 }
 
-// latencies are the percentiles of every answered request of several loads together.
+// latencies are the percentiles of the accepted orders of several loads together, the same
+// requests the throughput counts.
 type latencies struct{ p50, p95, p99 time.Duration }
 
 func percentiles(loads []attackResult) latencies {
 	var all []time.Duration
 	for _, l := range loads {
 		for _, r := range l.results {
-			all = append(all, r.Latency)
+			if r.Code == http.StatusAccepted || r.Code == http.StatusCreated {
+				all = append(all, r.Latency)
+			}
 		}
 	}
 	if len(all) == 0 {

@@ -7,6 +7,7 @@
 //	make bench BENCH_ARGS=-quick                 every section, small and short (what CI runs)
 //	make bench BENCH_ARGS='-linger 0s,5ms,20ms'  order-api with each Kafka linger, side by side
 //	make bench BENCH_ARGS='-channels 1,8,32'     order-api with each number of confirm channels
+//	make bench BENCH_ARGS='-log-levels info,warn' order-api with and without its access log
 //	make bench BENCH_ARGS='-prefetch 1,16,64'    the notifier draining with each prefetch
 //	make bench BENCH_ARGS='-queue quorum,classic' the notifier's queue of each type, and its ceiling
 //
@@ -39,14 +40,15 @@ type settings struct {
 	cluster  bool
 	logLevel string
 
-	linger   []time.Duration
-	channels []int
-	prefetch []int
-	queues   []string
+	linger    []time.Duration
+	channels  []int
+	logLevels []string
+	prefetch  []int
+	queues    []string
 }
 
 var (
-	flagQuick    = flag.Bool("quick", false, "every section, small and short: 2s rounds, a backlog of 1,000, a rebuild of 20,000 (CI)")
+	flagQuick    = flag.Bool("quick", false, "every section, small and short: 2s rounds, a backlog of 1,000, a rebuild of 20,000, unless those flags are given too (CI)")
 	flagRound    = flag.Duration("round", 10*time.Second, "how long one configuration is loaded per round")
 	flagRounds   = flag.Int("rounds", 2, "rounds per configuration; configurations alternate within a round (A B A B)")
 	flagWarmUp   = flag.Duration("warmup", 2*time.Second, "load before the first measured round of each configuration, not counted")
@@ -57,6 +59,7 @@ var (
 	flagSeed     = flag.Bool("seed", true, "include the seed-style baseline (a new broker connection per order, no confirm)")
 	flagLogLevel = flag.String("log-level", "info", "LOG_LEVEL of the services the bench starts: info (as shipped, an access log line per request) or warn, to see what the access log costs")
 	flagTarget   = flag.String("target", "local", "local: a system of the bench's own on this machine; cluster: the system of make up, through its port-forwards (ceilings and fronts only)")
+	flagLevels   = flag.String("log-levels", "", "compare order-api with each LOG_LEVEL, e.g. info,warn (warn: no access log line per request)")
 	flagLinger   = flag.String("linger", "", "compare order-api with each Kafka linger (KAFKA_LINGER), e.g. 0s,5ms,20ms")
 	flagChannels = flag.String("channels", "", "compare order-api with each number of RabbitMQ confirm channels (RABBITMQ_PUBLISHER_CHANNELS), e.g. 1,8,32")
 	flagPrefetch = flag.String("prefetch", "", "compare the notifier's drain with each prefetch (RABBITMQ_PREFETCH), e.g. 1,16,64")
@@ -65,6 +68,9 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The services log a line per order: keep only the tail that failure reports print, so
+	// that the load generator does not hold every line of the run.
+	stack.KeepLines(2000)
 	code := m.Run()
 	stack.RemoveBinaries()
 	os.Exit(code)
@@ -93,6 +99,12 @@ func parseSettings(tb testing.TB) settings {
 	if s.linger, err = durations(*flagLinger); err != nil {
 		fail("linger", err)
 	}
+	for _, l := range list(*flagLevels) {
+		if l != "debug" && l != "info" && l != "warn" && l != "error" {
+			fail("log-levels", fmt.Errorf("%q is not debug, info, warn or error", l))
+		}
+		s.logLevels = append(s.logLevels, l)
+	}
 	for _, q := range list(*flagQueues) {
 		if q != "quorum" && q != "classic" {
 			fail("queue", fmt.Errorf("%q is neither quorum nor classic", q))
@@ -118,8 +130,8 @@ func parseSettings(tb testing.TB) settings {
 		s.cluster, s.seed = true, false
 		delete(s.sections, "consumers")
 		delete(s.sections, "rebuild")
-		if len(s.linger)+len(s.channels)+len(s.prefetch)+len(s.queues) > 0 {
-			tb.Fatalf("bench: -linger, -channels, -prefetch and -queue start services of their own: -target local only")
+		if len(s.linger)+len(s.channels)+len(s.logLevels)+len(s.prefetch)+len(s.queues) > 0 {
+			tb.Fatalf("bench: -linger, -channels, -log-levels, -prefetch and -queue start services of their own: -target local only")
 		}
 	default:
 		fail("target", fmt.Errorf("%q is neither local nor cluster", *flagTarget))
@@ -127,9 +139,19 @@ func parseSettings(tb testing.TB) settings {
 	if s.rounds < 1 || s.round <= 0 || s.backlog < 1 || s.rebuild < 1 {
 		tb.Fatalf("bench: -rounds, -round, -backlog and -rebuild must be positive")
 	}
-	if s.quick {
-		s.round, s.warmUp = 2*time.Second, time.Second
-		s.backlog, s.rebuild = 1000, 20000
+	if s.quick { // what -quick sets, unless the flag was given too
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, apply := range map[string]func(){
+			"round":   func() { s.round = 2 * time.Second },
+			"warmup":  func() { s.warmUp = time.Second },
+			"backlog": func() { s.backlog = 1000 },
+			"rebuild": func() { s.rebuild = 20000 },
+		} {
+			if !set[name] {
+				apply()
+			}
+		}
 	}
 	return s
 }

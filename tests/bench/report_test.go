@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,13 +59,20 @@ func (r report) printGoals(cfg settings) {
 	ref, okRef := r.front("reference", c)
 	if okAPI && okRef && ref.perSecond() > 0 && ref.lat.p99 > 0 {
 		ratio := api.perSecond() / ref.perSecond()
+		measured := fmt.Sprintf("%.0f vs %.0f/s: %.0f%%", api.perSecond(), ref.perSecond(), ratio*100)
+		// The goal's line inside the rounds' spread: more rounds, or a quieter machine, decide.
+		aLo, aHi := api.spread()
+		rLo, rHi := ref.spread()
+		if aHi >= goalThroughput*rLo && aLo < goalThroughput*rHi {
+			measured += " (the rounds' ranges straddle the goal: within noise)"
+		}
 		line(fmt.Sprintf("order-api ≥ %.0f%% of the reference's orders/s at %d clients", goalThroughput*100, c),
-			fmt.Sprintf("%.0f vs %.0f/s: %.0f%%", api.perSecond(), ref.perSecond(), ratio*100), ratio >= goalThroughput, true)
+			measured, ratio >= goalThroughput, true)
 		p := float64(api.lat.p99) / float64(ref.lat.p99)
 		line(fmt.Sprintf("order-api p99 ≤ %.1f× the reference's at %d clients", goalP99, c),
 			fmt.Sprintf("%s vs %s: %.2f×", ms(api.lat.p99), ms(ref.lat.p99), p), p <= goalP99, true)
 	} else {
-		line("order-api against the reference", "needs the fronts section, order-api as shipped (no -linger, -channels)", false, false)
+		line("order-api against the reference", "needs the fronts section, order-api as shipped (no -linger, -channels, -log-levels)", false, false)
 	}
 	if okAPI && api.rss != nil {
 		var parts []string
@@ -112,7 +120,7 @@ func (r report) printRatios(clients int) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "figure\tper second\tceiling\tper second\tratio\t")
 	kafka, hasKafka := r.ceiling("kafka", 0)
-	for _, c := range []int{1, clients} {
+	for _, c := range slices.Compact([]int{min(1, clients), clients}) {
 		for _, f := range r.fronts {
 			if f.clients != c {
 				continue

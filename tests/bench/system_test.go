@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -68,6 +69,7 @@ type system struct {
 	fronts      []*front
 	binDir      string
 	orderAPIEnv map[string]string
+	drainQueues []string // the queues of the notifiers the consumers section starts
 }
 
 // front is a program that accepts POST /v1/orders.
@@ -108,8 +110,8 @@ func startSystem(b *testing.B, cfg settings) *system {
 	sys.orderAPIEnv = maps.Clone(s.Env["order-api"])
 	b.Cleanup(func() { deleteBenchTopology(sys) })
 
-	if !cfg.sections["fronts"] && !cfg.sections["consumers"] {
-		return sys
+	if !cfg.sections["fronts"] {
+		return sys // the consumers' backlog goes through the stack's order-api
 	}
 	for _, v := range orderAPIVariants(cfg) {
 		if v.env == nil {
@@ -120,7 +122,7 @@ func startSystem(b *testing.B, cfg settings) *system {
 	}
 	// The yardsticks: the same I/O without the framework, and the tutorial's way.
 	programs := []string{"reference"}
-	if cfg.seed && len(cfg.linger) == 0 && len(cfg.channels) == 0 {
+	if cfg.seed && len(cfg.linger)+len(cfg.channels)+len(cfg.logLevels) == 0 {
 		programs = append(programs, "seedstyle")
 	}
 	for _, p := range programs {
@@ -135,7 +137,7 @@ type variant struct {
 }
 
 // orderAPIVariants are the order-apis a run compares: the one of the stack, or one per value of
-// -linger and -channels.
+// -linger, -channels and -log-levels.
 func orderAPIVariants(cfg settings) []variant {
 	var out []variant
 	for _, d := range cfg.linger {
@@ -143,6 +145,9 @@ func orderAPIVariants(cfg settings) []variant {
 	}
 	for _, n := range cfg.channels {
 		out = append(out, variant{"order-api channels=" + strconv.Itoa(n), map[string]string{"RABBITMQ_PUBLISHER_CHANNELS": strconv.Itoa(n)}})
+	}
+	for _, l := range cfg.logLevels {
+		out = append(out, variant{"order-api log=" + l, map[string]string{"LOG_LEVEL": l}})
 	}
 	if len(out) == 0 {
 		out = append(out, variant{name: "order-api"})
@@ -244,7 +249,17 @@ func progress(format string, args ...any) {
 }
 
 func maxClients(cfg settings) int {
-	return cfg.clients[len(cfg.clients)-1]
+	return slices.Max(cfg.clients)
+}
+
+// brokerPID is the pid of a broker of make brokers, 0 when it is not watched.
+func (sys *system) brokerPID(name string) int {
+	for _, p := range sys.brokers {
+		if p.name == name {
+			return p.pid
+		}
+	}
+	return 0
 }
 
 // deleteBenchTopology deletes what the run declared on the shared brokers: the notifiers'
@@ -254,10 +269,7 @@ func deleteBenchTopology(sys *system) {
 	conn, err := amqp.DialConfig(sys.amqp, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
 	if err == nil {
 		if ch, err := conn.Channel(); err == nil {
-			queues := []string{sys.queue}
-			for i := range 8 {
-				queues = append(queues, fmt.Sprintf("%s.drain%d", sys.queue, i))
-			}
+			queues := append([]string{sys.queue}, sys.drainQueues...)
 			for _, q := range queues {
 				for _, name := range []string{q, q + ".retry.5s", q + ".dlq"} {
 					_, _ = ch.QueueDelete(name, false, false, false)
