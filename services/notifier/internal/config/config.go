@@ -56,7 +56,7 @@ type Config struct {
 	Exchange string `env:"RABBITMQ_EXCHANGE" envDefault:"orders"`
 	Queue    string `env:"NOTIFIER_QUEUE" envDefault:"notifier.order-placed"`
 	// QueueType is the type of those queues: quorum, or classic to measure what quorum costs
-	// (`make bench BENCH_ARGS=-queue quorum,classic`). A queue's type cannot change once it is
+	// (`make bench BENCH_ARGS='-queue quorum,classic'`). A queue's type cannot change once it is
 	// declared: a new type needs a new NOTIFIER_QUEUE, or the old queue deleted.
 	QueueType string `env:"NOTIFIER_QUEUE_TYPE" envDefault:"quorum"`
 }

@@ -45,8 +45,7 @@ type Settings struct {
 	// MaxAttempts bounds the attempts per message; after the last one fails, it is dead-lettered.
 	MaxAttempts int
 	// QueueType is the type of the notifier's queues: quorum (the default, when empty) or
-	// classic, which is faster on one node but keeps no replica and lacks the quorum queue's
-	// safety nets (see Topology).
+	// classic, which keeps no replica and lacks the quorum queue's safety nets (see Topology).
 	QueueType rabbitmq.QueueType
 }
 
@@ -108,7 +107,8 @@ func (s Settings) SourceTopology() rabbitmq.Topology {
 // exchange of SourceTopology. Every name starts with Queue, which is what the notifier's RabbitMQ
 // user may configure ("notifier." by default).
 //
-// Every queue is a quorum queue: replicated, and durable like the persistent messages in it.
+// Every queue is a quorum queue (unless QueueType says classic): replicated, and durable like
+// the persistent messages in it.
 // Dead-lettering between them is at-least-once (x-dead-letter-strategy, which needs
 // x-overflow=reject-publish): the broker keeps a message until the target queue confirmed it,
 // instead of dropping it when the target is briefly unavailable. Both work on RabbitMQ 3.10+.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -128,6 +129,12 @@ func TestClassicTopologyDeclaresOnARealBroker(t *testing.T) {
 	defer cancel()
 	require.NoError(t, consume.DeclareTopology(ctx, admin, settings, zaptest.NewLogger(t)))
 	t.Cleanup(func() { deleteTopology(t, admin, settings) })
+	// The broker holds a classic queue now: declaring it as a quorum queue is refused.
+	asQuorum := rabbitmq.Topology{Queues: []rabbitmq.Queue{{Name: settings.Queue, Type: rabbitmq.QueueQuorum, Durable: true}}}
+	var amqpErr *amqp.Error
+	err := admin.Declare(ctx, asQuorum)
+	require.ErrorAs(t, err, &amqpErr, "the queue exists with another type")
+	assert.Equal(t, amqp.PreconditionFailed, amqpErr.Code)
 
 	settings.QueueType = "stream"
 	require.ErrorContains(t, settings.Validate(), "quorum or classic")
