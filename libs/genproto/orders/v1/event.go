@@ -62,7 +62,13 @@ func MarshalOrderPlaced(e *OrderPlaced) ([]byte, error) {
 // UnmarshalOrderPlaced decodes an event body. Fields this version does not know are ignored:
 // adding a field to OrderPlaced is a compatible change in protobuf, and a consumer deployed before
 // the producer must keep handling events rather than dead-letter them as malformed.
+//
+// Bodies in the form MarshalOrderPlaced writes are read by a decoder of their own, about six
+// times faster than protojson (BenchmarkUnmarshalOrderPlaced); anything else, protojson reads.
 func UnmarshalOrderPlaced(b []byte) (*OrderPlaced, error) {
+	if e, ok := decodeCanonical(b); ok {
+		return e, nil
+	}
 	var e OrderPlaced
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode OrderPlaced: %w", err)
