@@ -69,14 +69,15 @@ BENCH_COUNT ?= 6
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the hot paths, BENCH_COUNT runs each, for benchstat (docs/performance.md).
-	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(foreach s,$(SERVICES),./services/$(s)/...)
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./libs/genproto/... $(foreach s,$(SERVICES),./services/$(s)/...)
 
 FUZZTIME ?= 30s
 
 .PHONY: fuzz
-fuzz: ## Fuzz order-api's decoding and validation for FUZZTIME (default 30s) per target.
+fuzz: ## Fuzz order-api's decoding and validation, and the event decoder against protojson, for FUZZTIME (default 30s) per target.
 	cd services/order-api && go test -run '^$$' -fuzz '^FuzzPlaceOrder$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 	cd services/order-api && go test -run '^$$' -fuzz '^FuzzParseInteger$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	cd libs/genproto && go test -run '^$$' -fuzz '^FuzzUnmarshalOrderPlacedAgreesWithProtojson$$' -fuzztime $(FUZZTIME) ./orders/v1
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no broker (what the Tilt "unit-tests" button runs).
