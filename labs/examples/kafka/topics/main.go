@@ -6,6 +6,8 @@
 //	go run ./labs/examples/kafka/topics --topic orders.v1 --group analytics   # and the group's committed offsets, lag
 //	go run ./labs/examples/kafka/topics --topic hello --partitions 6      # add partitions (never fewer)
 //	go run ./labs/examples/kafka/topics --topic hello --delete
+//	go run ./labs/examples/kafka/topics --topic orders.v1 --set retention.ms=604800000
+//	go run ./labs/examples/kafka/topics --topic orders.v1 --unset retention.ms   # back to the broker's default
 //
 // Adding partitions changes where keys land — murmur2(key) modulo the partition count — so
 // the events of one key may continue on another partition than before. That is why order-api
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,7 +43,25 @@ func run() error {
 	del := flag.Bool("delete", false, "delete --topic and its messages")
 	group := flag.String("group", "", "with --topic: also this consumer group's committed offset and lag per partition")
 	timeout := flag.Duration("timeout", 15*time.Second, "deadline for the whole run")
+	var sets, unsets []string
+	flag.Func("set", "with --topic: set a topic config, name=value (repeatable)", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+			return fmt.Errorf("want name=value, got %q", v)
+		}
+		sets = append(sets, v)
+		return nil
+	})
+	flag.Func("unset", "with --topic: remove a topic config, so the broker's default applies again (repeatable)", func(v string) error {
+		if v == "" || strings.Contains(v, "=") {
+			return fmt.Errorf("want a config name, got %q", v)
+		}
+		unsets = append(unsets, v)
+		return nil
+	})
 	flag.Parse()
+	if *topic == "" && len(sets)+len(unsets) > 0 {
+		return fmt.Errorf("--set and --unset need --topic")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,6 +81,11 @@ func run() error {
 		return deleteTopic(ctx, admin, *topic)
 	case *partitions > 0:
 		if err := grow(ctx, admin, *topic, *partitions); err != nil {
+			return err
+		}
+	}
+	if len(sets)+len(unsets) > 0 {
+		if err := alterConfigs(ctx, admin, *topic, sets, unsets); err != nil {
 			return err
 		}
 	}
@@ -131,6 +157,52 @@ func describe(ctx context.Context, admin *kafka.AdminClient, topic, group string
 			}
 		}
 		fmt.Println()
+	}
+	return printOverrides(ctx, admin, topic)
+}
+
+// printOverrides prints the configs set on the topic itself; every other config is the
+// broker's default.
+func printOverrides(ctx context.Context, admin *kafka.AdminClient, topic string) error {
+	res, err := admin.DescribeConfigs(ctx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: topic}})
+	if err != nil {
+		return fmt.Errorf("configs of %s: %w", topic, err)
+	}
+	if e := res[0].Error; e.Code() != kafka.ErrNoError {
+		return fmt.Errorf("configs of %s: %w", topic, e)
+	}
+	var own []string
+	for name, c := range res[0].Config {
+		if c.Source == kafka.ConfigSourceDynamicTopic {
+			own = append(own, name+"="+c.Value)
+		}
+	}
+	slices.Sort(own)
+	if len(own) == 0 {
+		fmt.Println("  configs: the broker's defaults")
+		return nil
+	}
+	fmt.Printf("  configs set on the topic: %s\n", strings.Join(own, ", "))
+	return nil
+}
+
+// alterConfigs sets and removes topic configs in one incremental change: the configs it does
+// not name keep their values.
+func alterConfigs(ctx context.Context, admin *kafka.AdminClient, topic string, sets, unsets []string) error {
+	var entries []kafka.ConfigEntry
+	for _, kv := range sets {
+		name, value, _ := strings.Cut(kv, "=")
+		entries = append(entries, kafka.ConfigEntry{Name: name, Value: value, IncrementalOperation: kafka.AlterConfigOpTypeSet})
+	}
+	for _, name := range unsets {
+		entries = append(entries, kafka.ConfigEntry{Name: name, IncrementalOperation: kafka.AlterConfigOpTypeDelete})
+	}
+	res, err := admin.IncrementalAlterConfigs(ctx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: topic, Config: entries}})
+	if err != nil {
+		return fmt.Errorf("change configs of %s: %w", topic, err)
+	}
+	if e := res[0].Error; e.Code() != kafka.ErrNoError {
+		return fmt.Errorf("change configs of %s: %w", topic, e)
 	}
 	return nil
 }
