@@ -136,6 +136,10 @@ stop: ## Stop a running `make run` (from another terminal).
 jaeger: ## Jaeger v2 on loopback, in memory, in the foreground: see make run's traces (first build: minutes).
 	JAEGER_VERSION=$(JAEGER_VERSION) scripts/jaeger
 
+.PHONY: lab
+lab: ## Incidents to repair in the running system, and your progress: make lab; make lab ARGS='start rabbitmq-unbound' (hint, check, reset).
+	go run ./labs/selfcheck lab $(ARGS)
+
 .PHONY: selfcheck
 selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-7 or a name).
 	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-7|docker|kubernetes|rabbitmq|kafka|grpc|system|observe>' >&2; exit 2; }

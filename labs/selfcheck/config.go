@@ -70,6 +70,34 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 	var cfg config
 	fs := flag.NewFlagSet("selfcheck", flag.ContinueOnError)
 	fs.SetOutput(usage)
+	if err := bindFlags(fs, &cfg, getenv); err != nil {
+		return step{}, cfg, err
+	}
+	fs.Usage = func() { printUsage(fs) }
+
+	if err := fs.Parse(args); err != nil {
+		return step{}, cfg, err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return step{}, cfg, fmt.Errorf("which step? want 1-%d or one of %s", len(steps), stepNames())
+	}
+	s, err := findStep(fs.Arg(0))
+	if err != nil {
+		return step{}, cfg, err
+	}
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return step{}, cfg, err
+	}
+	if fs.NArg() > 0 {
+		return step{}, cfg, fmt.Errorf("unexpected arguments after the step: %q", fs.Args())
+	}
+	return s, cfg, cfg.normalise()
+}
+
+// bindFlags defines on fs the flags that say where the system is, with their environment
+// fallbacks; the lab command shares them.
+func bindFlags(fs *flag.FlagSet, cfg *config, getenv func(string) string) error {
 	envOr := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -98,30 +126,16 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 		"Kubernetes namespace of the system, for step 2 (env KUBE_NAMESPACE)")
 	timeout, err := time.ParseDuration(envOr("SELFCHECK_TIMEOUT", "30s"))
 	if err != nil {
-		return step{}, cfg, fmt.Errorf("SELFCHECK_TIMEOUT: %w", err)
+		return fmt.Errorf("SELFCHECK_TIMEOUT: %w", err)
 	}
 	fs.DurationVar(&cfg.timeout, "timeout", timeout, "bound on the whole run (env SELFCHECK_TIMEOUT)")
-	fs.Usage = func() { printUsage(fs) }
+	return nil
+}
 
-	if err := fs.Parse(args); err != nil {
-		return step{}, cfg, err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return step{}, cfg, fmt.Errorf("which step? want 1-%d or one of %s", len(steps), stepNames())
-	}
-	s, err := findStep(fs.Arg(0))
-	if err != nil {
-		return step{}, cfg, err
-	}
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return step{}, cfg, err
-	}
-	if fs.NArg() > 0 {
-		return step{}, cfg, fmt.Errorf("unexpected arguments after the step: %q", fs.Args())
-	}
+// normalise checks the parsed flags and completes the base URLs.
+func (cfg *config) normalise() error {
 	if cfg.timeout <= 0 {
-		return step{}, cfg, fmt.Errorf("--timeout: want a positive duration such as 30s, got %s", cfg.timeout)
+		return fmt.Errorf("--timeout: want a positive duration such as 30s, got %s", cfg.timeout)
 	}
 	cfg.orderAPI = baseURL(cfg.orderAPI)
 	cfg.stats = baseURL(cfg.stats)
@@ -131,7 +145,7 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (step
 	if cfg.jaeger != "" {
 		cfg.jaeger = baseURL(cfg.jaeger)
 	}
-	return s, cfg, nil
+	return nil
 }
 
 // baseURL accepts "127.0.0.1:8080" for "http://127.0.0.1:8080" and drops a trailing slash.
@@ -164,5 +178,8 @@ Flags (the defaults are the local ports of `+"`make run`"+` and of Tilt's port-f
 	fs.PrintDefaults()
 	fmt.Fprintf(w, `
 Exit status: 0 when every check passed, 1 when one failed, 2 for a usage error.
+
+A step that passes counts in your progress; go run ./labs/selfcheck lab lists the incidents to
+repair, and shows the progress.
 `)
 }

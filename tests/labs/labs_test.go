@@ -7,6 +7,7 @@ package labs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +22,17 @@ import (
 	"github.com/backend-prep/backend-prep/tests/internal/stack"
 )
 
+// stateDir holds the learner's progress while the tests run.
+var stateDir string
+
 func TestMain(m *testing.M) {
+	var err error
+	if stateDir, err = os.MkdirTemp("", "backend-prep-labs-state-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	_ = os.RemoveAll(stateDir)
 	stack.RemoveBinaries()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
@@ -91,7 +101,8 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) resul
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, program(t, name), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	// The progress the self-checks and the lab keep goes to a directory of the tests' own.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BACKEND_PREP_STATE_DIR=" + stateDir}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, ctx.Err(), "%s %v did not finish within %s:\n%s", name, args, timeout, out)
 	var exit *exec.ExitError

@@ -72,6 +72,8 @@ func TestSelfChecks(t *testing.T) {
 		assert.NotContains(t, r.output, "not-the-password", "passwords are not printed")
 	})
 
+	t.Run("lab scenarios", func(t *testing.T) { testLabScenarios(t, s, kafka, flags) })
+
 	cases := []struct {
 		step    string
 		stopped string

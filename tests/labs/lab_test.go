@@ -1,0 +1,122 @@
+package labs_test
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/backend-prep/backend-prep/tests/internal/stack"
+)
+
+// testLabScenarios proves every incident of `selfcheck lab` both ways against the running
+// system: started, its check fails with the scenario's own message; repaired the way its
+// solution page says, the check passes and the progress counts it; reset, the step's
+// self-check passes again. flags point the commands at the stack s.
+func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(timeout string) []string) {
+	lab := func(t *testing.T, args ...string) result {
+		t.Helper()
+		return run(t, 90*time.Second, "selfcheck", append(append([]string{"lab"}, args...), flags("60s")...)...)
+	}
+	t.Cleanup(func() { lab(t, "reset", "--all") }) // whatever failed, the brokers are restored
+
+	r := lab(t, "reset", "--all")
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/2")
+
+	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
+		r := lab(t, "check", "rabbitmq-unbound")
+		assert.Equal(t, 2, r.code, r.output)
+		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
+		r = lab(t, "start", "no-such-incident")
+		assert.Equal(t, 2, r.code, r.output)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, kafka-retention`)
+	})
+
+	cases := []struct {
+		name     string
+		step     string
+		symptom  string // in lab start's output
+		failing  string // the scenario's own FAIL line while the fault is in place
+		repair   func(t *testing.T)
+		repaired string // in the PASS line of that check once repaired
+	}{
+		{
+			name:    "rabbitmq-unbound",
+			step:    "3",
+			symptom: "POST /v1/orders answers 503 for every order",
+			failing: "FAIL  an order posted to order-api is accepted (202): POST /v1/orders answered 503, want 202",
+			repair: func(t *testing.T) { // the solution: restart the notifier, which declares its binding
+				require.Equal(t, 0, s.Procs["notifier"].Terminate(t, 20*time.Second))
+				s.Start("notifier")
+			},
+			repaired: "PASS  an order posted to order-api is accepted (202) (order ",
+		},
+		{
+			name:    "kafka-retention",
+			step:    "4",
+			symptom: "counts only the orders of the last minute or two",
+			failing: "FAIL  topic orders.v1 keeps its records for at least 7 days: retention.ms is 60000",
+			repair: func(t *testing.T) { // the solution's command
+				r := run(t, 30*time.Second, "kafka-topics", "--bootstrap", kafka, "--topic", "orders.v1",
+					"--unset", "retention.ms", "--unset", "segment.ms")
+				require.Equal(t, 0, r.code, r.output)
+				require.Contains(t, r.output, "configs: the broker's defaults")
+			},
+			repaired: "PASS  topic orders.v1 keeps its records for at least 7 days (retention.ms ",
+		},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := lab(t, "start", tc.name)
+			require.Equal(t, 0, r.code, r.output)
+			assert.Contains(t, r.output, tc.symptom)
+
+			r = lab(t, "check", tc.name)
+			require.Equal(t, 1, r.code, r.output)
+			assert.Contains(t, r.output, tc.failing)
+			assert.Contains(t, r.output, tc.name+": not fixed yet")
+
+			// Hints come one at a time, and stop at the last, which names the write-up.
+			first := lab(t, "hint", tc.name)
+			require.Equal(t, 0, first.code, first.output)
+			assert.Contains(t, first.output, "hint 1/4: ")
+			assert.NotContains(t, first.output, "hint 2/4: ")
+			var last result
+			for range 4 {
+				last = lab(t, "hint", tc.name)
+			}
+			assert.Contains(t, last.output, "hint 4/4: ")
+			assert.NotContains(t, last.output, "hint 5/")
+			assert.Contains(t, last.output, "docs/learn/solutions/"+tc.name+".md")
+
+			tc.repair(t)
+			r = lab(t, "check", tc.name)
+			require.Equal(t, 0, r.code, r.output)
+			assert.Contains(t, r.output, tc.repaired)
+			assert.Contains(t, r.output, tc.name+": fixed, all ")
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/2\n`, i+1), r.output)
+
+			r = lab(t, "list")
+			require.Equal(t, 0, r.code, r.output)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +make run or make up +fixed \d{4}-\d\d-\d\d `), r.output)
+
+			// reset restores the system whatever was done, and the step's self-check passes.
+			r = lab(t, "reset", tc.name)
+			require.Equal(t, 0, r.code, r.output)
+			r = run(t, 90*time.Second, "selfcheck", append([]string{tc.step}, flags("60s")...)...)
+			require.Equal(t, 0, r.code, r.output)
+		})
+	}
+
+	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
+	r = lab(t, "list")
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "scenarios 2/2")
+	r = lab(t, "reset", "--all")
+	require.Equal(t, 0, r.code, r.output)
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/2")
+}
