@@ -42,6 +42,7 @@ var scenarios = []scenario{
 			return append([]check{accept}, steps...), release
 		},
 	},
+	ackEarly,
 	{
 		name:  "kafka-retention",
 		step:  4,

@@ -2,7 +2,10 @@ package labs_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +22,14 @@ import (
 func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(timeout string) []string) {
 	lab := func(t *testing.T, args ...string) result {
 		t.Helper()
-		return run(t, 90*time.Second, "selfcheck", append(append([]string{"lab"}, args...), flags("60s")...)...)
+		// ack-early's check builds the learner's program: the go command needs its environment.
+		return runWith(t, 4*time.Minute, goEnv(), "selfcheck", append(append([]string{"lab"}, args...), flags("3m")...)...)
 	}
 	t.Cleanup(func() { lab(t, "reset", "--all") }) // whatever failed, the brokers are restored
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/2")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/3")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -33,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, kafka-retention`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention`)
 	})
 
 	cases := []struct {
@@ -54,6 +58,35 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 				s.Start("notifier")
 			},
 			repaired: "PASS  an order posted to order-api is accepted (202) (order ",
+		},
+		{
+			name:    "ack-early",
+			step:    "3",
+			symptom: "customers of most of the orders queued at the time never got their email",
+			failing: "FAIL  no message is lost when the worker crashes: after one crash, ",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				path := filepath.Join(stack.RepoRoot(), "labs", "_workspace", "ack-early", "main.go")
+				b, err := os.ReadFile(path)
+				require.NoError(t, err)
+				src := string(b)
+				for _, e := range []struct{ old, new string }{
+					{`	deliveries, err := ch.Consume(queue, "ack-early", true, false, false, false, nil)`,
+						`	if err := ch.Qos(10, 0, false); err != nil {
+		return fmt.Errorf("set the prefetch: %w", err)
+	}
+	deliveries, err := ch.Consume(queue, "ack-early", false, false, false, false, nil)`},
+					{`			fmt.Printf("processed %s\n", d.Body)`,
+						`			fmt.Printf("processed %s\n", d.Body)
+			if err := d.Ack(false); err != nil {
+				return fmt.Errorf("ack: %w", err)
+			}`},
+				} {
+					require.Equal(t, 1, strings.Count(src, e.old), "the program copied by lab start has %q once", e.old)
+					src = strings.Replace(src, e.old, e.new, 1)
+				}
+				require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+			},
+			repaired: "PASS  no message is lost when the worker crashes (all 200 processed across a crash; ",
 		},
 		{
 			name:    "kafka-retention",
@@ -98,15 +131,16 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/2\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/3\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
-			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +make run or make up +fixed \d{4}-\d\d-\d\d `), r.output)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)) +fixed \d{4}-\d\d-\d\d `), r.output)
 
 			// reset restores the system whatever was done, and the step's self-check passes.
 			r = lab(t, "reset", tc.name)
 			require.Equal(t, 0, r.code, r.output)
+			assert.NoDirExists(t, filepath.Join(stack.RepoRoot(), "labs", "_workspace", tc.name))
 			r = run(t, 90*time.Second, "selfcheck", append([]string{tc.step}, flags("60s")...)...)
 			require.Equal(t, 0, r.code, r.output)
 		})
@@ -115,8 +149,8 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 2/2")
+	assert.Contains(t, r.output, "scenarios 3/3")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/2")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/3")
 }

@@ -98,11 +98,29 @@ type result struct {
 // its flags points it at a broker, and fails the test if it is still running after timeout.
 func run(t *testing.T, timeout time.Duration, name string, args ...string) result {
 	t.Helper()
+	return runWith(t, timeout, nil, name, args...)
+}
+
+// goEnv is the environment the go command needs (its caches and settings), for a program that
+// runs it.
+func goEnv() []string {
+	var env []string
+	for _, name := range []string{"HOME", "GOCACHE", "GOPATH", "GOMODCACHE", "GOFLAGS", "GOPROXY", "GONOSUMDB", "GOTOOLCHAIN"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// runWith is run with more environment variables.
+func runWith(t *testing.T, timeout time.Duration, env []string, name string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, program(t, name), args...)
 	// The progress the self-checks and the lab keep goes to a directory of the tests' own.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "BACKEND_PREP_STATE_DIR=" + stateDir}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "BACKEND_PREP_STATE_DIR=" + stateDir}, env...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, ctx.Err(), "%s %v did not finish within %s:\n%s", name, args, timeout, out)
 	var exit *exec.ExitError
