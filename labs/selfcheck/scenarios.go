@@ -68,6 +68,7 @@ var scenarios = []scenario{
 			return append([]check{keeps}, steps...), release
 		},
 	},
+	commitEarly,
 }
 
 // orderAccepted posts an order and fails with what order-api answered unless it is a 202.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -40,32 +42,7 @@ var ackEarly = scenario{
 			return err
 		})
 	},
-	checks: func(cfg config) ([]check, func()) {
-		dir, err := os.MkdirTemp("", "backend-prep-lab-")
-		var bin string
-		return []check{
-			{
-				name: "labs/_workspace/ack-early builds",
-				run: func(ctx context.Context) (string, error) {
-					if err != nil {
-						return "", err
-					}
-					bin, err = buildIncident(ctx, "ack-early", dir)
-					return "", err
-				},
-			},
-			{
-				name: "no message is lost when the worker crashes",
-				run: func(ctx context.Context) (string, error) {
-					if bin == "" {
-						return "", blocked("the worker's binary")
-					}
-					return ackEarlyCrash(ctx, cfg, bin)
-				},
-				hint: "make lab ARGS='hint ack-early' gives one hint at a time",
-			},
-		}, func() { _ = os.RemoveAll(dir) }
-	},
+	checks: codeChecks("ack-early", "no message is lost when the worker crashes", ackEarlyCrash),
 }
 
 // ackEarlyCrash fills the worker's queue, runs the worker through a crash and counts what it
@@ -102,7 +79,7 @@ func ackEarlyCrash(ctx context.Context, cfg config, bin string) (string, error) 
 		return "", fmt.Errorf("fill %s: %w", ackEarlyQueue, err)
 	}
 	processed, err := survivesACrash(ctx, bin, []string{"--url", cfg.rabbitmq, "--queue", ackEarlyQueue},
-		10, 0, 2*time.Second)
+		10, 0, 2*time.Second, 2*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -118,4 +95,166 @@ func ackEarlyCrash(ctx context.Context, cfg config, bin string) (string, error) 
 	}
 	return fmt.Sprintf("all %d processed across a crash; %d of them twice, which the email must tolerate",
 		crashMessages, twice), nil
+}
+
+// commitEarlyPrefix names the topics commit-early's checks create, one per run.
+const commitEarlyPrefix = "lab.commit-early."
+
+var commitEarly = scenario{
+	name:  "commit-early",
+	step:  4,
+	needs: "the brokers (make brokers, make run or make up)",
+	title: "a dashboard misses orders after a crash",
+	symptom: "The dashboard updater in labs/_workspace/commit-early/main.go reads order events from Kafka. " +
+		"After it crashed once (kill -9) and started again, its totals were short of many orders, " +
+		"although the consumer group's lag was 0. `make lab ARGS='check commit-early'` writes 200 " +
+		"events to a topic of their own, kills the updater once, and counts what was processed.",
+	hints: []string{
+		"The lag was 0 after the restart: the group had committed offsets past orders it never processed. Who commits, and when?",
+		"With enable.auto.commit, librdkafka commits in the background every auto.commit.interval.ms. Which offsets does it commit: the ones processed, or the ones Poll returned?",
+		"By default (enable.auto.offset.store=true) an offset is stored for the next commit as soon as Poll returns its message. Here Poll hands messages to a goroutine and reads on: the offsets run ahead of the work.",
+		"Set \"enable.auto.offset.store\": false and store each message's offset yourself once the dashboard was updated: c.StoreMessage(m) after updateDashboard, in the goroutine.",
+	},
+	inject: func(context.Context, config) error { return copyIncident("commit-early") },
+	restore: func(ctx context.Context, cfg config) error {
+		if err := removeIncident("commit-early"); err != nil {
+			return err
+		}
+		return withAdmin(cfg, func(admin *kafka.AdminClient) error { return deleteTopics(ctx, admin, commitEarlyPrefix) })
+	},
+	checks: codeChecks("commit-early", "no order is lost when the updater crashes", commitEarlyCrash),
+}
+
+// codeChecks are the checks of an incident in code: the learner's copy builds, then survives
+// its failure.
+func codeChecks(name, survives string, crash func(ctx context.Context, cfg config, bin string) (string, error)) func(cfg config) ([]check, func()) {
+	return func(cfg config) ([]check, func()) {
+		dir, err := os.MkdirTemp("", "backend-prep-lab-")
+		var bin string
+		return []check{
+			{
+				name: "labs/_workspace/" + name + " builds",
+				run: func(ctx context.Context) (string, error) {
+					if err != nil {
+						return "", err
+					}
+					bin, err = buildIncident(ctx, name, dir)
+					return "", err
+				},
+			},
+			{
+				name: survives,
+				run: func(ctx context.Context) (string, error) {
+					if bin == "" {
+						return "", blocked("the program's binary")
+					}
+					return crash(ctx, cfg, bin)
+				},
+				hint: "make lab ARGS='hint " + name + "' gives one hint at a time",
+			},
+		}, func() { _ = os.RemoveAll(dir) }
+	}
+}
+
+// commitEarlyCrash writes the events to a topic of their own, runs the updater through a crash
+// and counts what it processed.
+func commitEarlyCrash(ctx context.Context, cfg config, bin string) (string, error) {
+	topic := fmt.Sprintf("%s%d", commitEarlyPrefix, time.Now().UnixNano())
+	err := withAdmin(cfg, func(admin *kafka.AdminClient) error {
+		// Earlier runs' topics are of no use any more.
+		if err := deleteTopics(ctx, admin, commitEarlyPrefix); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		res, err := admin.CreateTopics(cctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}},
+			kafka.SetAdminOperationTimeout(callTimeout))
+		if err != nil {
+			return err
+		}
+		if e := res[0].Error; e.Code() != kafka.ErrNoError {
+			return e
+		}
+		return nil
+	})
+	if err == nil {
+		err = produceEvents(ctx, cfg, topic)
+	}
+	if err != nil {
+		return "", fmt.Errorf("prepare topic %s: %w", topic, err)
+	}
+	// The pause lets an automatic commit happen (every second) before the crash. The second run
+	// gets its partition once the crashed member's session timed out (6 s) and the group
+	// rebalanced.
+	processed, err := survivesACrash(ctx, bin, []string{"--bootstrap", cfg.kafka, "--topic", topic, "--group", topic},
+		10, 1500*time.Millisecond, 20*time.Second, 3*time.Second)
+	if err != nil {
+		return "", err
+	}
+	twice := 0
+	for _, n := range processed {
+		if n > 1 {
+			twice++
+		}
+	}
+	if lost := crashMessages - len(processed); lost > 0 {
+		return "", fmt.Errorf("after one crash, %d of %d events were never processed, and the group's committed offset is past them", lost, crashMessages)
+	}
+	return fmt.Sprintf("all %d processed across a crash; %d of them twice, which the dashboard must tolerate", crashMessages, twice), nil
+}
+
+// produceEvents writes crashMessages events to topic, acknowledged by every in-sync replica.
+func produceEvents(ctx context.Context, cfg config, topic string) error {
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": cfg.kafka, "acks": "all", "log_level": 2})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	reports := make(chan kafka.Event, crashMessages)
+	for i := range crashMessages {
+		err := p.Produce(&kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+			Value:          fmt.Appendf(nil, "order-%03d", i),
+		}, reports)
+		if err != nil {
+			return err
+		}
+	}
+	deadline := time.After(maxWait)
+	for range crashMessages {
+		select {
+		case ev := <-reports:
+			if m, ok := ev.(*kafka.Message); ok && m.TopicPartition.Error != nil {
+				return m.TopicPartition.Error
+			}
+		case <-deadline:
+			return fmt.Errorf("events not acknowledged within %s", maxWait)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// deleteTopics deletes every topic whose name starts with prefix.
+func deleteTopics(ctx context.Context, admin *kafka.AdminClient, prefix string) error {
+	md, err := admin.GetMetadata(nil, true, int(callTimeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var names []string
+	for name := range md.Topics {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if _, err := admin.DeleteTopics(ctx, names, kafka.SetAdminOperationTimeout(callTimeout)); err != nil {
+		return fmt.Errorf("delete topics %v: %w", names, err)
+	}
+	return nil
 }

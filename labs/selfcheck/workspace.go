@@ -151,10 +151,11 @@ func (w *worker) stop(sig syscall.Signal) []string {
 	return rest
 }
 
-// survivesACrash feeds a worker total messages (publish has put them in place): it SIGKILLs the
-// first run once it has processed killAfter of them and pause has passed, then runs the
-// program again until it has been idle for idle. It returns how often each body was processed.
-func survivesACrash(ctx context.Context, bin string, args []string, killAfter int, pause, idle time.Duration) (map[string]int, error) {
+// survivesACrash runs a worker over the messages the caller put in place: it SIGKILLs the first
+// run once it has processed killAfter of them and pause has passed, then runs the program again
+// until it has processed nothing for idle (for resume, before its first message: the time a
+// restart takes to get its messages back). It returns how often each body was processed.
+func survivesACrash(ctx context.Context, bin string, args []string, killAfter int, pause, resume, idle time.Duration) (map[string]int, error) {
 	processed := map[string]int{}
 	first, err := startWorker(ctx, bin, args...)
 	if err != nil {
@@ -184,7 +185,7 @@ func survivesACrash(ctx context.Context, bin string, args []string, killAfter in
 	if err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(idle)
+	timer := time.NewTimer(resume)
 	defer timer.Stop()
 	for {
 		select {

@@ -29,7 +29,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/3")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/4")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early`)
 	})
 
 	cases := []struct {
@@ -65,11 +65,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			symptom: "customers of most of the orders queued at the time never got their email",
 			failing: "FAIL  no message is lost when the worker crashes: after one crash, ",
 			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
-				path := filepath.Join(stack.RepoRoot(), "labs", "_workspace", "ack-early", "main.go")
-				b, err := os.ReadFile(path)
-				require.NoError(t, err)
-				src := string(b)
-				for _, e := range []struct{ old, new string }{
+				editWorkspace(t, "ack-early", []edit{
 					{`	deliveries, err := ch.Consume(queue, "ack-early", true, false, false, false, nil)`,
 						`	if err := ch.Qos(10, 0, false); err != nil {
 		return fmt.Errorf("set the prefetch: %w", err)
@@ -80,11 +76,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			if err := d.Ack(false); err != nil {
 				return fmt.Errorf("ack: %w", err)
 			}`},
-				} {
-					require.Equal(t, 1, strings.Count(src, e.old), "the program copied by lab start has %q once", e.old)
-					src = strings.Replace(src, e.old, e.new, 1)
-				}
-				require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+				})
 			},
 			repaired: "PASS  no message is lost when the worker crashes (all 200 processed across a crash; ",
 		},
@@ -100,6 +92,23 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 				require.Contains(t, r.output, "configs: the broker's defaults")
 			},
 			repaired: "PASS  topic orders.v1 keeps its records for at least 7 days (retention.ms ",
+		},
+		{
+			name:    "commit-early",
+			step:    "4",
+			symptom: "its totals were short of many orders",
+			failing: "FAIL  no order is lost when the updater crashes: after one crash, ",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "commit-early", []edit{
+					{`		"auto.commit.interval.ms": 1000,`, `		"auto.commit.interval.ms": 1000,
+		"enable.auto.offset.store": false,`},
+					{`			fmt.Printf("processed %s\n", m.Value)`, `			fmt.Printf("processed %s\n", m.Value)
+			if _, err := c.StoreMessage(m); err != nil {
+				fmt.Fprintln(os.Stderr, "commit-early: store offset:", err)
+			}`},
+				})
+			},
+			repaired: "PASS  no order is lost when the updater crashes (all 200 processed across a crash; ",
 		},
 	}
 	for i, tc := range cases {
@@ -131,7 +140,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/3\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/4\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
@@ -149,8 +158,25 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 3/3")
+	assert.Contains(t, r.output, "scenarios 4/4")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/3")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/4")
+}
+
+// edit replaces old, which must occur once, with new.
+type edit struct{ old, new string }
+
+// editWorkspace repairs the learner's copy of a code incident the way its write-up says.
+func editWorkspace(t *testing.T, name string, edits []edit) {
+	t.Helper()
+	path := filepath.Join(stack.RepoRoot(), "labs", "_workspace", name, "main.go")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	src := string(b)
+	for _, e := range edits {
+		require.Equal(t, 1, strings.Count(src, e.old), "the program copied by lab start has %q once", e.old)
+		src = strings.Replace(src, e.old, e.new, 1)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
 }
