@@ -69,6 +69,7 @@ var scenarios = []scenario{
 		},
 	},
 	commitEarly,
+	noDeadline,
 }
 
 // orderAccepted posts an order and fails with what order-api answered unless it is a 202.

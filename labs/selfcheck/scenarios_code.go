@@ -42,7 +42,7 @@ var ackEarly = scenario{
 			return err
 		})
 	},
-	checks: codeChecks("ack-early", "no message is lost when the worker crashes", ackEarlyCrash),
+	checks: codeChecks("ack-early", behaviour{"no message is lost when the worker crashes", ackEarlyCrash}),
 }
 
 // ackEarlyCrash fills the worker's queue, runs the worker through a crash and counts what it
@@ -122,37 +122,43 @@ var commitEarly = scenario{
 		}
 		return withAdmin(cfg, func(admin *kafka.AdminClient) error { return deleteTopics(ctx, admin, commitEarlyPrefix) })
 	},
-	checks: codeChecks("commit-early", "no order is lost when the updater crashes", commitEarlyCrash),
+	checks: codeChecks("commit-early", behaviour{"no order is lost when the updater crashes", commitEarlyCrash}),
 }
 
-// codeChecks are the checks of an incident in code: the learner's copy builds, then survives
-// its failure.
-func codeChecks(name, survives string, crash func(ctx context.Context, cfg config, bin string) (string, error)) func(cfg config) ([]check, func()) {
+// behaviour is a check of a code incident's program: it runs the built binary.
+type behaviour struct {
+	name string
+	run  func(ctx context.Context, cfg config, bin string) (string, error)
+}
+
+// codeChecks are the checks of an incident in code: the learner's copy builds, then behaves.
+func codeChecks(name string, behaviours ...behaviour) func(cfg config) ([]check, func()) {
 	return func(cfg config) ([]check, func()) {
 		dir, err := os.MkdirTemp("", "backend-prep-lab-")
 		var bin string
-		return []check{
-			{
-				name: "labs/_workspace/" + name + " builds",
-				run: func(ctx context.Context) (string, error) {
-					if err != nil {
-						return "", err
-					}
-					bin, err = buildIncident(ctx, name, dir)
+		checks := []check{{
+			name: "labs/_workspace/" + name + " builds",
+			run: func(ctx context.Context) (string, error) {
+				if err != nil {
 					return "", err
-				},
+				}
+				bin, err = buildIncident(ctx, name, dir)
+				return "", err
 			},
-			{
-				name: survives,
+		}}
+		for _, b := range behaviours {
+			checks = append(checks, check{
+				name: b.name,
 				run: func(ctx context.Context) (string, error) {
 					if bin == "" {
 						return "", blocked("the program's binary")
 					}
-					return crash(ctx, cfg, bin)
+					return b.run(ctx, cfg, bin)
 				},
 				hint: "make lab ARGS='hint " + name + "' gives one hint at a time",
-			},
-		}, func() { _ = os.RemoveAll(dir) }
+			})
+		}
+		return checks, func() { _ = os.RemoveAll(dir) }
 	}
 }
 

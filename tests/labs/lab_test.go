@@ -29,7 +29,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/4")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/5")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline`)
 	})
 
 	cases := []struct {
@@ -110,6 +110,22 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			},
 			repaired: "PASS  no order is lost when the updater crashes (all 200 processed across a crash; ",
 		},
+		{
+			name:    "no-deadline",
+			step:    "5",
+			symptom: "every checkout hung for that minute",
+			failing: "FAIL  the tool gives up on a validator that never answers, within 5s: still waiting for an answer after 5s",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "no-deadline", []edit{
+					{"\t\"os\"\n", "\t\"os\"\n\t\"time\"\n"},
+					{`	res, err := ordersv1.NewOrderValidationClient(conn).ValidateOrder(context.Background(), &ordersv1.ValidateOrderRequest{`,
+						`	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := ordersv1.NewOrderValidationClient(conn).ValidateOrder(ctx, &ordersv1.ValidateOrderRequest{`},
+				})
+			},
+			repaired: "PASS  the tool gives up on a validator that never answers, within 5s (gave up after 2.",
+		},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,11 +156,11 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/4\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/5\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
-			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)) +fixed \d{4}-\d\d-\d\d `), r.output)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)|nothing: the check runs validators of its own) +fixed \d{4}-\d\d-\d\d `), r.output)
 
 			// reset restores the system whatever was done, and the step's self-check passes.
 			r = lab(t, "reset", tc.name)
@@ -158,10 +174,10 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 4/4")
+	assert.Contains(t, r.output, "scenarios 5/5")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/4")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/5")
 }
 
 // edit replaces old, which must occur once, with new.
