@@ -70,6 +70,7 @@ var scenarios = []scenario{
 	},
 	commitEarly,
 	noDeadline,
+	retryDuplicates,
 }
 
 // orderAccepted posts an order and fails with what order-api answered unless it is a 202.

@@ -29,7 +29,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/5")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/6")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-duplicates`)
 	})
 
 	cases := []struct {
@@ -126,6 +126,20 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			},
 			repaired: "PASS  the tool gives up on a validator that never answers, within 5s (gave up after 2.",
 		},
+		{
+			name:    "retry-duplicates",
+			step:    "6",
+			symptom: "two orders for one checkout",
+			failing: "FAIL  one checkout places one order when an answer is lost: one checkout placed 2 orders (",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "retry-duplicates", []edit{
+					{"\t\"time\"\n)", "\t\"time\"\n\n\t\"github.com/google/uuid\"\n)"},
+					{"\tvar lastErr error\n", "\tkey := uuid.NewString() // one per checkout: every attempt is the same order\n\tvar lastErr error\n"},
+					{"\t\treq.Header.Set(\"Content-Type\", \"application/json\")\n", "\t\treq.Header.Set(\"Content-Type\", \"application/json\")\n\t\treq.Header.Set(\"Idempotency-Key\", key)\n"},
+				})
+			},
+			repaired: "PASS  one checkout places one order when an answer is lost (2 attempts, one order ",
+		},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,11 +170,11 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/5\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/6\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
-			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)|nothing: the check runs validators of its own) +fixed \d{4}-\d\d-\d\d `), r.output)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)|nothing: the check runs validators of its own|make run or make up \(order-api\)) +fixed \d{4}-\d\d-\d\d `), r.output)
 
 			// reset restores the system whatever was done, and the step's self-check passes.
 			r = lab(t, "reset", tc.name)
@@ -174,10 +188,10 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 5/5")
+	assert.Contains(t, r.output, "scenarios 6/6")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/5")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/6")
 }
 
 // edit replaces old, which must occur once, with new.
