@@ -118,6 +118,18 @@ type Button struct {
 	Location string
 	Text     string
 	Argv     []string
+	// Inputs are the button's form fields; Tilt passes each value to the command in an
+	// environment variable named after the input.
+	Inputs []ButtonInput
+	// RequiresConfirmation asks for a second click.
+	RequiresConfirmation bool
+}
+
+// ButtonInput is one form field of a button: a choice_input (uibutton extension).
+type ButtonInput struct {
+	Name    string
+	Label   string
+	Choices []string
 }
 
 // ExtensionRepo is one v1alpha1.extension_repo call.
@@ -528,7 +540,8 @@ func (s *standIn) load(_ *starlark.Thread, module string) (starlark.StringDict, 
 		return starlark.StringDict{"docker_build_with_restart": b("docker_build_with_restart", s.dockerBuildWithRestart)}, nil
 	case "uibutton":
 		return starlark.StringDict{
-			"cmd_button": b("cmd_button", s.cmdButton),
+			"cmd_button":   b("cmd_button", s.cmdButton),
+			"choice_input": b("choice_input", s.choiceInput),
 			"location": starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
 				"RESOURCE": starlark.String("resource"),
 				"NAV":      starlark.String("nav"),
@@ -918,8 +931,50 @@ func (s *standIn) cmdButton(_ *starlark.Thread, b *starlark.Builtin, pos starlar
 	if btn.Location == "resource" && btn.Resource == "" {
 		return nil, fmt.Errorf("%s %q: must provide a resource name", fn, btn.Name)
 	}
+	if a["inputs"] != nil {
+		list, ok := a["inputs"].(*starlark.List)
+		if !ok {
+			return nil, fmt.Errorf("%s %q: inputs must be a list, got %s", fn, btn.Name, a["inputs"].Type())
+		}
+		for i := range list.Len() {
+			in, ok := list.Index(i).(buttonInput)
+			if !ok {
+				return nil, fmt.Errorf("%s %q: inputs[%d] is a %s, not an input of the uibutton extension", fn, btn.Name, i, list.Index(i).Type())
+			}
+			btn.Inputs = append(btn.Inputs, in.ButtonInput)
+		}
+	}
+	if c, ok := a["requires_confirmation"].(starlark.Bool); ok {
+		btn.RequiresConfirmation = bool(c)
+	}
 	s.run.Buttons = append(s.run.Buttons, btn)
 	return starlark.None, nil
+}
+
+// buttonInput is the value choice_input returns.
+type buttonInput struct{ ButtonInput }
+
+func (b buttonInput) String() string        { return "choice_input(" + b.Name + ")" }
+func (b buttonInput) Type() string          { return "ui_input_spec" }
+func (b buttonInput) Freeze()               {}
+func (b buttonInput) Truth() starlark.Bool  { return starlark.True }
+func (b buttonInput) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: %s", b.Type()) }
+
+func (s *standIn) choiceInput(_ *starlark.Thread, b *starlark.Builtin, pos starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	// The signature at the pinned tilt-extensions ref (uibutton/Tiltfile).
+	a, err := args(fn, pos, kw, "name", "label?", "choices?")
+	if err != nil {
+		return nil, err
+	}
+	in := ButtonInput{Name: str(a["name"]), Label: str(a["label"])}
+	if in.Choices, err = asStrings(fn, "choices", a["choices"]); err != nil {
+		return nil, err
+	}
+	if in.Name == "" || len(in.Choices) == 0 {
+		return nil, fmt.Errorf("%s: a name and at least one choice are needed", fn)
+	}
+	return buttonInput{in}, nil
 }
 
 // ---- os ---------------------------------------------------------------------------
