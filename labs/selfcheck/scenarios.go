@@ -70,6 +70,7 @@ var scenarios = []scenario{
 	},
 	commitEarly,
 	noDeadline,
+	retryStorm,
 	retryDuplicates,
 }
 

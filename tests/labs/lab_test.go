@@ -29,7 +29,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/6")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/7")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-duplicates`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-storm, retry-duplicates`)
 	})
 
 	cases := []struct {
@@ -127,6 +127,19 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			repaired: "PASS  the tool gives up on a validator that never answers, within 5s (gave up after 2.",
 		},
 		{
+			name:    "retry-storm",
+			step:    "5",
+			symptom: "bursts of InvalidArgument, five at a time",
+			failing: "FAIL  an invalid basket costs the validator one call: one invalid basket cost the validator 5 calls",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "retry-storm", []edit{
+					{"\t\"google.golang.org/grpc/credentials/insecure\"\n", "\t\"google.golang.org/grpc/codes\"\n\t\"google.golang.org/grpc/credentials/insecure\"\n\t\"google.golang.org/grpc/status\"\n"},
+					{"\t\tlastErr = err\n", "\t\tif status.Code(err) != codes.Unavailable {\n\t\t\treturn fmt.Errorf(\"validate the basket: %w\", err)\n\t\t}\n\t\tlastErr = err\n"},
+				})
+			},
+			repaired: "PASS  an invalid basket costs the validator one call (1 call: ",
+		},
+		{
 			name:    "retry-duplicates",
 			step:    "6",
 			symptom: "two orders for one checkout",
@@ -170,7 +183,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/6\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/7\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
@@ -188,10 +201,10 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 6/6")
+	assert.Contains(t, r.output, "scenarios 7/7")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/6")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/7")
 }
 
 // edit replaces old, which must occur once, with new.
