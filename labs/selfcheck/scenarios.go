@@ -72,6 +72,7 @@ var scenarios = []scenario{
 	noDeadline,
 	retryStorm,
 	retryDuplicates,
+	poisonMessage,
 }
 
 // orderAccepted posts an order and fails with what order-api answered unless it is a 202.

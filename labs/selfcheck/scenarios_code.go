@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -263,4 +264,155 @@ func deleteTopics(ctx context.Context, admin *kafka.AdminClient, prefix string) 
 		return fmt.Errorf("delete topics %v: %w", names, err)
 	}
 	return nil
+}
+
+// The queues of poison-message: the check declares the first with the second as its
+// dead-letter queue.
+const (
+	poisonQueue  = "lab.poison-message"
+	poisonDLQ    = poisonQueue + ".dlq"
+	poisonOrders = 50
+)
+
+var poisonMessage = scenario{
+	name:  "poison-message",
+	step:  6,
+	needs: "the brokers (make brokers, make run or make up)",
+	title: "one bad message stops all shipping",
+	symptom: "No order has shipped for an hour; the shipping worker (labs/_workspace/poison-message/main.go) " +
+		"is running, busy, and logging the same line again and again, and its queue keeps growing. " +
+		"`make lab ARGS='check poison-message'` puts one unreadable message and 50 orders in " +
+		"lab.poison-message and gives the worker 10 s.",
+	hints: []string{
+		"Which message is the worker busy with? Read its log: it is the same one every time.",
+		"A message that cannot be read now will not be readable in a second either. What does Nack with requeue do with it, and where does it go in the queue?",
+		"With a prefetch of 1, a requeued message comes straight back to the same worker, ahead of everything else. Take it out of the way instead: the queue has a dead-letter exchange.",
+		"Reject it without requeueing: d.Nack(false, false) (or d.Reject(false)). RabbitMQ dead-letters it to lab.poison-message.dlq, where a person can look at it, and the worker moves on.",
+	},
+	inject: func(context.Context, config) error { return copyIncident("poison-message") },
+	restore: func(ctx context.Context, cfg config) error {
+		if err := removeIncident("poison-message"); err != nil {
+			return err
+		}
+		return withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
+			for _, q := range []string{poisonQueue, poisonDLQ} {
+				if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	},
+	checks: codeChecks("poison-message", behaviour{"the orders behind an unreadable message ship, and it is dead-lettered", poisonShips}),
+}
+
+func poisonShips(ctx context.Context, cfg config, bin string) (string, error) {
+	err := withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
+		// Declared afresh: a queue's arguments cannot change once it exists.
+		if _, err := ch.QueueDelete(poisonQueue, false, false, false); err != nil {
+			return err
+		}
+		if _, err := ch.QueueDeclare(poisonDLQ, true, false, false, false, nil); err != nil {
+			return err
+		}
+		if _, err := ch.QueuePurge(poisonDLQ, false); err != nil {
+			return err
+		}
+		if _, err := ch.QueueDeclare(poisonQueue, true, false, false, false, amqp.Table{
+			"x-dead-letter-exchange":    "",
+			"x-dead-letter-routing-key": poisonDLQ,
+		}); err != nil {
+			return err
+		}
+		if err := ch.Confirm(false); err != nil {
+			return err
+		}
+		publish := func(id string, body []byte) error {
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", poisonQueue, true, false, amqp.Publishing{
+				DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id, Body: body,
+			})
+			if err != nil {
+				return err
+			}
+			ok, err := dc.WaitContext(ctx)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("message %s: the broker refused it (nack)", id)
+			}
+			return nil
+		}
+		if err := publish("poison", []byte(`{"order_id": 42, "items": [`)); err != nil {
+			return err
+		}
+		for i := range poisonOrders {
+			if err := publish(fmt.Sprintf("order-%03d", i), fmt.Appendf(nil, `{"order_id":"order-%03d"}`, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("fill %s: %w", poisonQueue, err)
+	}
+
+	w, err := startWorker(ctx, bin, "--url", cfg.rabbitmq, "--queue", poisonQueue)
+	if err != nil {
+		return "", err
+	}
+	shipped := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+wait:
+	for len(shipped) < poisonOrders {
+		select {
+		case body, ok := <-w.lines:
+			if !ok {
+				break wait
+			}
+			shipped[body] = true
+		case <-timeout:
+			break wait
+		}
+	}
+	for _, body := range w.stop(syscall.SIGTERM) {
+		shipped[body] = true
+	}
+	if len(shipped) < poisonOrders {
+		return "", fmt.Errorf("in 10 s, %d of %d orders shipped: the worker keeps getting the unreadable message back, "+
+			"and nothing behind it moves", len(shipped), poisonOrders)
+	}
+
+	var dead amqp.Delivery
+	var found bool
+	err = withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
+		var err error
+		dead, found, err = ch.Get(poisonDLQ, false)
+		if err != nil || !found {
+			return err
+		}
+		return dead.Ack(false)
+	})
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("read %s: %w", poisonDLQ, err)
+	case !found || dead.MessageId != "poison":
+		return "", fmt.Errorf("all %d orders shipped, but the unreadable message is not in %s: it was dropped, and nobody can look at it",
+			poisonOrders, poisonDLQ)
+	}
+	return fmt.Sprintf("all %d orders shipped; the unreadable message is in %s (x-death reason %v)",
+		poisonOrders, poisonDLQ, deathReason(dead.Headers)), nil
+}
+
+// deathReason reads the reason of the first x-death entry RabbitMQ added when it dead-lettered
+// a message.
+func deathReason(h amqp.Table) any {
+	deaths, ok := h["x-death"].([]any)
+	if !ok || len(deaths) == 0 {
+		return "unknown"
+	}
+	if d, ok := deaths[0].(amqp.Table); ok {
+		return d["reason"]
+	}
+	return "unknown"
 }

@@ -103,10 +103,17 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
+// stderrKept is how much of a program's standard error a failure quotes: the end of it.
+const stderrKept = 4096
+
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
+	n, err := l.b.Write(p)
+	if over := l.b.Len() - 2*stderrKept; over > 0 { // a program logging in a loop stays bounded
+		l.b.Next(over + stderrKept)
+	}
+	return n, err
 }
 
 func (l *lockedBuffer) String() string {

@@ -29,7 +29,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/7")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/8")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +37,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-storm, retry-duplicates`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-storm, retry-duplicates, poison-message`)
 	})
 
 	cases := []struct {
@@ -153,6 +153,19 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			},
 			repaired: "PASS  one checkout places one order when an answer is lost (2 attempts, one order ",
 		},
+		{
+			name:    "poison-message",
+			step:    "6",
+			symptom: "logging the same line again and again",
+			failing: "FAIL  the orders behind an unreadable message ship, and it is dead-lettered: in 10 s, 0 of 50 orders shipped",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "poison-message", []edit{
+					{"; trying again\\n", "; dead-lettering it\\n"},
+					{"d.Nack(false, true)", "d.Nack(false, false)"},
+				})
+			},
+			repaired: "PASS  the orders behind an unreadable message ship, and it is dead-lettered (all 50 orders shipped; the unreadable message is in lab.poison-message.dlq (x-death reason rejected))",
+		},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,7 +196,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/7\n`, i+1), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/8\n`, i+1), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
@@ -201,10 +214,10 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 7/7")
+	assert.Contains(t, r.output, "scenarios 8/8")
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/7")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/8")
 }
 
 // edit replaces old, which must occur once, with new.
