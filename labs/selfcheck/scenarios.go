@@ -13,10 +13,13 @@ import (
 // orderPlacedKey is the routing key of OrderPlaced events, which the notifier binds its queue with.
 const orderPlacedKey = "order.placed"
 
-// scenarios are the incidents of `lab`, in the order of the steps they belong to. Each works
-// against make run and against the cluster of make up alike: it injects its fault through the
-// brokers' own protocols, with the addresses the self-checks use.
+// scenarios are the incidents of `lab`, in the order of the steps they belong to. Those of step
+// 2 patch the cluster (scenarios_cluster.go); the system ones inject their fault through the
+// brokers' own protocols, with the addresses the self-checks use, against make run and the
+// cluster alike; the others are programs to repair (scenarios_code.go and the files next to it).
 var scenarios = []scenario{
+	oomLimit,
+	runsAsRoot,
 	{
 		name:  "rabbitmq-unbound",
 		step:  3,

@@ -21,7 +21,7 @@ import (
 // labs/_workspace/<name>/main.go (which git ignores) for the learner to repair. lab check builds
 // the learner's copy and runs it through the failure the bug cannot survive.
 
-//go:embed incidents/*.go.txt
+//go:embed incidents/*.go.txt incidents/*.json
 var incidentSources embed.FS
 
 // workspace is the directory of a code incident's program, inside the labs module so that it

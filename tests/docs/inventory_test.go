@@ -55,7 +55,8 @@ var rules = []rule{
 	// The self-checks.
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+" (step 1 also needs a Docker engine)"),
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?([3-7]|rabbitmq|kafka|grpc|system|observe)\b`, "run by tests/labs (TestSelfChecks runs steps 3-7 against the running system, and each with its service stopped)"),
-	r(`^make lab( ARGS=.*)?$`, "run by tests/labs (TestSelfChecks takes every incident of the lab through start, check, hints, the repair its write-up describes, check and reset, as go run ./labs/selfcheck lab)"),
+	r(`^make lab ARGS='start oom-limit'$`, cluster+"; tests/platform applies the incident's patch and its reset to the rendered manifests (TestLabClusterIncidentsPatchWhatTheyClaim)"),
+	r(`^make lab( ARGS=.*)?$`, "run by tests/labs (TestSelfChecks takes every incident of the lab that runs here through start, check, hints, the repair its write-up describes, check and reset, as go run ./labs/selfcheck lab)"),
 	r(`^for s in 3 4 5 6; do go run \./labs/selfcheck \$s; done$`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system)"),
 	// The workflow around the system.
 	r(`^make brokers$`, "run by .ci/run, which starts the brokers every test here uses"),
