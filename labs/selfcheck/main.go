@@ -42,9 +42,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	ctx, cancel := runContext(cfg.timeout)
 	defer cancel()
 
 	fmt.Fprintf(stdout, "step %d (%s)\n", s.number, s.name)
@@ -57,6 +55,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	recordStep(s, getenv, stderr)
 	return 0
+}
+
+// runContext bounds a run by timeout, and ends it early on Ctrl-C or SIGTERM.
+func runContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
 }
 
 // recordStep keeps the pass in the learner's progress, which `selfcheck lab` shows. A progress

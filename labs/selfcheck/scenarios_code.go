@@ -33,17 +33,9 @@ var ackEarly = scenario{
 		"With automatic acknowledgement RabbitMQ forgets a message the moment it sends it, and sends as many as it can: a crash loses all of them. Acknowledge each message yourself, after the email is sent.",
 		"Consume with autoAck false, call d.Ack(false) after sendEmail, and limit what is in flight with ch.Qos(prefetch, 0, false).",
 	},
-	inject: func(context.Context, config) error { return copyIncident("ack-early") },
-	restore: func(ctx context.Context, cfg config) error {
-		if err := removeIncident("ack-early"); err != nil {
-			return err
-		}
-		return withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
-			_, err := ch.QueueDelete(ackEarlyQueue, false, false, false)
-			return err
-		})
-	},
-	checks: codeChecks("ack-early", behaviour{"no message is lost when the worker crashes", ackEarlyCrash}),
+	inject:  func(context.Context, config) error { return copyIncident("ack-early") },
+	restore: removeIncidentAndQueues("ack-early", ackEarlyQueue),
+	checks:  codeChecks("ack-early", behaviour{"no message is lost when the worker crashes", ackEarlyCrash}),
 }
 
 // ackEarlyCrash fills the worker's queue, runs the worker through a crash and counts what it
@@ -60,18 +52,10 @@ func ackEarlyCrash(ctx context.Context, cfg config, bin string) (string, error) 
 			return err
 		}
 		for i := range crashMessages {
-			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", ackEarlyQueue, true, false, amqp.Publishing{
-				DeliveryMode: amqp.Persistent, ContentType: "text/plain", Body: fmt.Appendf(nil, "order-%03d", i),
-			})
-			if err != nil {
+			if err := publishConfirmed(ctx, ch, ackEarlyQueue, amqp.Publishing{
+				ContentType: "text/plain", MessageId: fmt.Sprintf("order-%03d", i), Body: fmt.Appendf(nil, "order-%03d", i),
+			}); err != nil {
 				return err
-			}
-			ok, err := dc.WaitContext(ctx)
-			if err != nil {
-				return fmt.Errorf("message %d: %w", i, err)
-			}
-			if !ok {
-				return fmt.Errorf("message %d: the broker refused it (nack)", i)
 			}
 		}
 		return nil
@@ -84,12 +68,7 @@ func ackEarlyCrash(ctx context.Context, cfg config, bin string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	twice := 0
-	for _, n := range processed {
-		if n > 1 {
-			twice++
-		}
-	}
+	twice := processedTwice(processed)
 	if lost := crashMessages - len(processed); lost > 0 {
 		return "", fmt.Errorf("after one crash, %d of %d messages were never processed, and the queue is empty: "+
 			"RabbitMQ had delivered them and forgotten them", lost, crashMessages)
@@ -198,12 +177,7 @@ func commitEarlyCrash(ctx context.Context, cfg config, bin string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	twice := 0
-	for _, n := range processed {
-		if n > 1 {
-			twice++
-		}
-	}
+	twice := processedTwice(processed)
 	if lost := crashMessages - len(processed); lost > 0 {
 		return "", fmt.Errorf("after one crash, %d of %d events were never processed, and the group's committed offset is past them", lost, crashMessages)
 	}
@@ -289,21 +263,9 @@ var poisonMessage = scenario{
 		"With a prefetch of 1, a requeued message comes straight back to the same worker, ahead of everything else. Take it out of the way instead: the queue has a dead-letter exchange.",
 		"Reject it without requeueing: d.Nack(false, false) (or d.Reject(false)). RabbitMQ dead-letters it to lab.poison-message.dlq, where a person can look at it, and the worker moves on.",
 	},
-	inject: func(context.Context, config) error { return copyIncident("poison-message") },
-	restore: func(ctx context.Context, cfg config) error {
-		if err := removeIncident("poison-message"); err != nil {
-			return err
-		}
-		return withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
-			for _, q := range []string{poisonQueue, poisonDLQ} {
-				if _, err := ch.QueueDelete(q, false, false, false); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	},
-	checks: codeChecks("poison-message", behaviour{"the orders behind an unreadable message ship, and it is dead-lettered", poisonShips}),
+	inject:  func(context.Context, config) error { return copyIncident("poison-message") },
+	restore: removeIncidentAndQueues("poison-message", poisonQueue, poisonDLQ),
+	checks:  codeChecks("poison-message", behaviour{"the orders behind an unreadable message ship, and it is dead-lettered", poisonShips}),
 }
 
 func poisonShips(ctx context.Context, cfg config, bin string) (string, error) {
@@ -328,20 +290,7 @@ func poisonShips(ctx context.Context, cfg config, bin string) (string, error) {
 			return err
 		}
 		publish := func(id string, body []byte) error {
-			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", poisonQueue, true, false, amqp.Publishing{
-				DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id, Body: body,
-			})
-			if err != nil {
-				return err
-			}
-			ok, err := dc.WaitContext(ctx)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("message %s: the broker refused it (nack)", id)
-			}
-			return nil
+			return publishConfirmed(ctx, ch, poisonQueue, amqp.Publishing{ContentType: "application/json", MessageId: id, Body: body})
 		}
 		if err := publish("poison", []byte(`{"order_id": 42, "items": [`)); err != nil {
 			return err
@@ -415,4 +364,51 @@ func deathReason(h amqp.Table) any {
 		return d["reason"]
 	}
 	return "unknown"
+}
+
+// removeIncidentAndQueues is the reset of a RabbitMQ code incident: its workspace and the
+// queues its check declared go.
+func removeIncidentAndQueues(name string, queues ...string) func(ctx context.Context, cfg config) error {
+	return func(ctx context.Context, cfg config) error {
+		if err := removeIncident(name); err != nil {
+			return err
+		}
+		return withAMQP(ctx, cfg, func(ch *amqp.Channel) error {
+			for _, q := range queues {
+				if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// publishConfirmed publishes msg, persistent and mandatory, to queue through the default
+// exchange on ch (in confirm mode), and waits for the broker's confirm.
+func publishConfirmed(ctx context.Context, ch *amqp.Channel, queue string, msg amqp.Publishing) error {
+	msg.DeliveryMode = amqp.Persistent
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, msg)
+	if err != nil {
+		return err
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return fmt.Errorf("message %s: %w", msg.MessageId, err)
+	}
+	if !ok {
+		return fmt.Errorf("message %s: the broker refused it (nack)", msg.MessageId)
+	}
+	return nil
+}
+
+// processedTwice counts the bodies a worker processed more than once.
+func processedTwice(processed map[string]int) int {
+	twice := 0
+	for _, n := range processed {
+		if n > 1 {
+			twice++
+		}
+	}
+	return twice
 }
