@@ -23,14 +23,20 @@ var services = []string{"order-api", "validator", "notifier", "analytics"}
 // command runs a CLI with a deadline and returns its standard output. A failure carries what
 // the command printed on standard error, which is usually the most useful line.
 func command(ctx context.Context, name string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	return commandWithin(ctx, commandTimeout, name, args...)
+}
+
+// commandWithin is command with a deadline of the caller's: a docker build or a docker stop
+// may take longer than one API call.
+func commandWithin(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: no answer within %s: %w", name, strings.Join(args, " "), commandTimeout, ctx.Err())
+			return nil, fmt.Errorf("%s %s: no answer within %s: %w", name, strings.Join(args, " "), timeout, ctx.Err())
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {

@@ -14,10 +14,13 @@ import (
 const orderPlacedKey = "order.placed"
 
 // scenarios are the incidents of `lab`, in the order of the steps they belong to. Those of step
-// 2 patch the cluster (scenarios_cluster.go); the system ones inject their fault through the
-// brokers' own protocols, with the addresses the self-checks use, against make run and the
-// cluster alike; the others are programs to repair (scenarios_code.go and the files next to it).
+// 1 are a service and its Dockerfile to repair (scenarios_docker.go); those of step 2 patch the
+// cluster (scenarios_cluster.go); the system ones inject their fault through the brokers' own
+// protocols, with the addresses the self-checks use, against make run and the cluster alike;
+// the others are programs to repair (scenarios_code.go and the files next to it).
 var scenarios = []scenario{
+	publishedPort,
+	stopSignal,
 	oomLimit,
 	runsAsRoot,
 	{

@@ -21,7 +21,7 @@ import (
 // labs/_workspace/<name>/main.go (which git ignores) for the learner to repair. lab check builds
 // the learner's copy and runs it through the failure the bug cannot survive.
 
-//go:embed incidents/*.go.txt incidents/*.json
+//go:embed incidents/*.go.txt incidents/*.Dockerfile.txt incidents/*.json
 var incidentSources embed.FS
 
 // workspace is the directory of a code incident's program, inside the labs module so that it
@@ -35,7 +35,8 @@ func workspace(name string) (string, error) {
 	return filepath.Join(root, "labs", "_workspace", name), nil
 }
 
-// copyIncident writes the incident's program into its workspace, over any earlier attempt.
+// copyIncident writes the incident's program into its workspace, over any earlier attempt, and
+// its Dockerfile where it has one.
 func copyIncident(name string) error {
 	src, err := incidentSources.ReadFile("incidents/" + name + ".go.txt")
 	if err != nil {
@@ -48,7 +49,17 @@ func copyIncident(name string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "main.go"), src, 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o600); err != nil {
+		return err
+	}
+	dockerfile, err := incidentSources.ReadFile("incidents/" + name + ".Dockerfile.txt")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o600)
 }
 
 // removeIncident deletes the incident's workspace.
@@ -68,25 +79,35 @@ const buildTimeout = 3 * time.Minute
 
 // buildIncident compiles the learner's copy into dir and returns the binary.
 func buildIncident(ctx context.Context, name, dir string) (string, error) {
-	ws, err := workspace(name)
-	if err != nil {
+	bin := filepath.Join(dir, name)
+	if err := goBuild(ctx, name, bin); err != nil {
 		return "", err
 	}
+	return bin, nil
+}
+
+// goBuild compiles the learner's copy of an incident into bin, with env added to the go
+// command's environment.
+func goBuild(ctx context.Context, name, bin string, env ...string) error {
+	ws, err := workspace(name)
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(ws, "main.go")); err != nil {
-		return "", fmt.Errorf("%s/main.go is gone: make lab ARGS='start %s' copies it again", ws, name)
+		return fmt.Errorf("%s/main.go is gone: make lab ARGS='start %s' copies it again", ws, name)
 	}
 	root := filepath.Dir(filepath.Dir(ws))
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
-	bin := filepath.Join(dir, name)
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./_workspace/"+name)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./labs/_workspace/%s: %w\n%s", name, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%sgo build ./labs/_workspace/%s: %w\n%s", strings.Join(append(env, ""), " "), name, err, strings.TrimSpace(out.String()))
 	}
-	return bin, nil
+	return nil
 }
 
 // worker is one run of the learner's program: it reports each message it handled as a line

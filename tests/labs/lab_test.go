@@ -1,8 +1,10 @@
 package labs_test
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -29,7 +31,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/10")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/12")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -37,7 +39,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		assert.Contains(t, r.output, "rabbitmq-unbound is not started")
 		r = lab(t, "start", "no-such-incident")
 		assert.Equal(t, 2, r.code, r.output)
-		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of oom-limit, runs-as-root, rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-storm, retry-duplicates, poison-message`)
+		assert.Contains(t, r.output, `unknown scenario "no-such-incident": want one of published-port, stop-signal, oom-limit, runs-as-root, rabbitmq-unbound, ack-early, kafka-retention, commit-early, no-deadline, retry-storm, retry-duplicates, poison-message`)
 	})
 
 	// The incidents of step 2 patch the cluster of make up, which this machine cannot run:
@@ -62,6 +64,29 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 		repair   func(t *testing.T)
 		repaired string // in the PASS line of that check once repaired
 	}{
+		{
+			name:    "published-port",
+			step:    "1",
+			symptom: "every curl gets `Connection reset by peer`",
+			failing: "FAIL  a request through the published port reaches the service: the container runs and publishes its port 8080 on 127.0.0.1:",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "published-port", []edit{{`flag.String("addr", "localhost:8080",`, `flag.String("addr", ":8080",`}})
+			},
+			repaired: "PASS  a request through the published port reaches the service (GET http://127.0.0.1:",
+		},
+		{
+			name:    "stop-signal",
+			step:    "1",
+			symptom: "`docker stop` ends it at once",
+			failing: "FAIL  docker stop lets the checkout in flight finish: docker stop ended the container in ",
+			repair: func(t *testing.T) { // the write-up's fix, in the learner's copy
+				editWorkspace(t, "stop-signal", []edit{
+					{"\t\"os/signal\"\n", "\t\"os/signal\"\n\t\"syscall\"\n"},
+					{"signal.NotifyContext(context.Background(), os.Interrupt)", "signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)"},
+				})
+			},
+			repaired: "PASS  docker stop lets the checkout in flight finish (the checkout in flight answered 200, and the container exited 0, ",
+		},
 		{
 			name:    "rabbitmq-unbound",
 			step:    "3",
@@ -181,8 +206,12 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			repaired: "PASS  the orders behind an unreadable message ship, and it is dead-lettered (all 50 orders shipped; the unreadable message is in lab.poison-message.dlq (x-death reason rejected))",
 		},
 	}
-	for i, tc := range cases {
+	fixed := 0
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.step == "1" {
+				requireDocker(t)
+			}
 			r := lab(t, "start", tc.name)
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.symptom)
@@ -210,17 +239,22 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			require.Equal(t, 0, r.code, r.output)
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/10\n`, i+1), r.output)
+			fixed++
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/12\n`, fixed), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
-			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(make run or make up|the brokers \(make brokers, make run or make up\)|nothing: the check runs validators of its own|make run or make up \(order-api\)) +fixed \d{4}-\d\d-\d\d `), r.output)
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+tc.name+` +`+tc.step+` +(Docker \(no image is pulled\)|make run or make up|the brokers \(make brokers, make run or make up\)|nothing: the check runs validators of its own|make run or make up \(order-api\)) +fixed \d{4}-\d\d-\d\d `), r.output)
 
 			// reset restores the system whatever was done, and the step's self-check passes.
 			r = lab(t, "reset", tc.name)
 			require.Equal(t, 0, r.code, r.output)
 			assert.NoDirExists(t, filepath.Join(stack.RepoRoot(), "labs", "_workspace", tc.name))
 			r = run(t, 90*time.Second, "selfcheck", append([]string{tc.step}, flags("60s")...)...)
+			if tc.step == "1" {
+				stepOneHealthy(t, r, tc.name)
+				return
+			}
 			require.Equal(t, 0, r.code, r.output)
 		})
 	}
@@ -228,10 +262,49 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	// A scenario fixed once stays fixed after its reset, until reset --all clears the progress.
 	r = lab(t, "list")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "scenarios 8/10")
+	assert.Contains(t, r.output, fmt.Sprintf("scenarios %d/12", fixed))
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/10")
+	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/12")
+}
+
+// requireDocker skips a test that needs a Docker daemon where there is none, except in CI,
+// which starts one (.ci/run): there a missing daemon fails the test.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no Docker daemon (%v: %s): .ci/run starts one for the incidents of step 1", err, out)
+	}
+	t.Skipf("no Docker daemon here (%v): the incidents of step 1 build and run containers", err)
+}
+
+// stepOneHealthy is what a reset of a step-1 incident must leave: no container or image of the
+// lab's, and step 1's self-check passing except for the images of the services, which only
+// make images or make up build (their base images come from Docker Hub, which CI cannot reach).
+func stepOneHealthy(t *testing.T, r result, name string) {
+	t.Helper()
+	for _, line := range []string{
+		"PASS  the docker CLI is installed (",
+		"PASS  the Docker daemon answers (server ",
+		"PASS  the Dockerfile has the targets dev and prod (",
+	} {
+		assert.Contains(t, r.output, line)
+	}
+	assert.Regexp(t, `(PASS  an image of every service exists locally|FAIL  an image of every service exists locally: no image of )`, r.output)
+	for _, args := range [][]string{
+		{"ps", "--all", "--quiet", "--filter", "name=backend-prep-lab-" + name},
+		{"image", "ls", "--quiet", "backend-prep-lab/" + name},
+	} {
+		out, err := exec.Command("docker", args...).Output()
+		require.NoError(t, err, "docker %v", args)
+		assert.Empty(t, strings.TrimSpace(string(out)), "docker %v after the reset", args)
+	}
 }
 
 // edit replaces old, which must occur once, with new.
