@@ -53,6 +53,36 @@ func TestRabbitMQExamples(t *testing.T) {
 		}
 	})
 
+	t.Run("delete removes queues, then exchanges, and only what nobody uses", func(t *testing.T) {
+		exchange := brokertest.UniqueName(t, "labs.cleanup")
+		queue := exchange + ".q"
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, []string{queue}, []string{exchange}) })
+		ch := amqpChannel(t, amqpURL)
+		require.NoError(t, ch.ExchangeDeclare(exchange, amqp.ExchangeFanout, true, false, false, false, nil))
+		_, err := ch.QueueDeclare(queue, true, false, false, false, nil)
+		require.NoError(t, err)
+		require.NoError(t, ch.QueueBind(queue, "", exchange, false, nil))
+		r := run(t, 30*time.Second, "rabbitmq-producer", "--url", amqpURL, "--exchange", exchange, "--kind", "fanout")
+		require.Equal(t, 0, r.code, r.output)
+
+		// A queue is bound to it: the exchange is in use, and stays.
+		r = run(t, 30*time.Second, "rabbitmq-delete", "--url", amqpURL, "--exchange", exchange)
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, `delete: exchange "`+exchange+`": Exception (406) Reason: "PRECONDITION_FAILED`)
+
+		r = run(t, 30*time.Second, "rabbitmq-delete", "--url", amqpURL, "--queue", queue, "--exchange", exchange)
+		require.Equal(t, 0, r.code, r.output)
+		assert.Equal(t, `deleted queue "`+queue+`", and the 1 message(s) in it`+"\n"+`deleted exchange "`+exchange+`"`+"\n", r.output)
+		err = amqpChannel(t, amqpURL).ExchangeDeclarePassive(exchange, amqp.ExchangeFanout, true, false, false, false, nil)
+		var amqpErr *amqp.Error
+		require.ErrorAs(t, err, &amqpErr)
+		assert.Equal(t, amqp.NotFound, amqpErr.Code)
+
+		r = run(t, 30*time.Second, "rabbitmq-delete", "--url", amqpURL)
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, "nothing to delete")
+	})
+
 	t.Run("an existing quorum queue is used as it is", func(t *testing.T) {
 		// As the notifier's queues are: declaring one again without its arguments is refused.
 		queue := brokertest.UniqueName(t, "labs.quorum")

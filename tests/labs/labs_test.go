@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 var programs = map[string]string{
 	"selfcheck":         "./selfcheck",
 	"rabbitmq-producer": "./examples/rabbitmq/producer",
+	"rabbitmq-delete":   "./examples/rabbitmq/delete",
 	"rabbitmq-consumer": "./examples/rabbitmq/consumer",
 	"kafka-producer":    "./examples/kafka/producer",
 	"kafka-consumer":    "./examples/kafka/consumer",
