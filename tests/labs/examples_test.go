@@ -83,6 +83,37 @@ func TestRabbitMQExamples(t *testing.T) {
 		assert.Contains(t, r.output, "nothing to delete")
 	})
 
+	t.Run("--headers prints a message's headers, and x-death once RabbitMQ dead-lettered it", func(t *testing.T) {
+		queue := brokertest.UniqueName(t, "labs.headers")
+		dlq := queue + ".dlq"
+		t.Cleanup(func() { deleteRabbitMQ(t, amqpURL, []string{queue, dlq}, nil) })
+		ch := amqpChannel(t, amqpURL)
+		_, err := ch.QueueDeclare(dlq, true, false, false, false, nil)
+		require.NoError(t, err)
+		_, err = ch.QueueDeclare(queue, true, false, false, false, amqp.Table{
+			"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq,
+		})
+		require.NoError(t, err)
+		require.NoError(t, ch.PublishWithContext(t.Context(), "", queue, false, false, amqp.Publishing{
+			Body:    []byte("poison"),
+			Headers: amqp.Table{"b-count": int32(2), "a-name": "x", "c-table": amqp.Table{"k": []any{"v", int64(1)}}},
+		}))
+		// Rejected without requeue: the broker dead-letters it to the DLQ and records why.
+		var d amqp.Delivery
+		require.Eventually(t, func() bool {
+			var ok bool
+			d, ok, err = ch.Get(queue, false)
+			return err == nil && ok
+		}, 10*time.Second, 50*time.Millisecond, "the message reached %s", queue)
+		require.NoError(t, d.Nack(false, false))
+
+		r := run(t, 30*time.Second, "rabbitmq-consumer", "--url", amqpURL, "--queue", dlq, "--max", "1", "--timeout", "20s", "--headers")
+		require.Equal(t, 0, r.code, r.output)
+		assert.Contains(t, r.output, "received \"poison\" (exchange \"\", routing key \""+dlq+"\", redelivered false)\n"+
+			"  a-name: \"x\"\n  b-count: 2\n  c-table: {k: [\"v\", 1]}\n  x-death: [{count: 1, ")
+		assert.Contains(t, r.output, `queue: "`+queue+`", reason: "rejected", `)
+	})
+
 	t.Run("an existing quorum queue is used as it is", func(t *testing.T) {
 		// As the notifier's queues are: declaring one again without its arguments is refused.
 		queue := brokertest.UniqueName(t, "labs.quorum")

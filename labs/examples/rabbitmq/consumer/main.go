@@ -6,6 +6,7 @@
 //	go run ./labs/examples/rabbitmq/consumer --max 1 --timeout 30s
 //	go run ./labs/examples/rabbitmq/consumer --queue news-a --exchange news --kind fanout
 //	go run ./labs/examples/rabbitmq/consumer --queue my-orders --exchange orders --kind topic --binding-key 'order.*'
+//	go run ./labs/examples/rabbitmq/consumer --queue notifier.order-placed.dlq --max 1 --headers
 //
 // With --exchange it declares that exchange and binds its queue to it: the way to add a second
 // queue next to the notifier's, fed by the same exchange. The notifier is this program grown
@@ -17,8 +18,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +45,7 @@ func run() error {
 	bindingKey := flag.String("binding-key", "", "binding key: the routing key (direct) or pattern (topic, e.g. 'order.*') to receive; fanout ignores it")
 	maxMessages := flag.Int("max", 0, "stop after this many messages; 0: no limit")
 	timeout := flag.Duration("timeout", 0, "stop after this long; 0: run until Ctrl-C")
+	headers := flag.Bool("headers", false, "print each message's headers too (x-death, the notifier's notifier-*)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -106,6 +112,9 @@ func run() error {
 			received++
 			fmt.Printf("received %q (exchange %q, routing key %q, redelivered %v)\n",
 				d.Body, d.Exchange, d.RoutingKey, d.Redelivered)
+			if *headers {
+				printHeaders(d.Headers)
+			}
 			// While stopping, the connection may be closed already: the broker then delivers the
 			// unacknowledged message again, to whoever consumes the queue next.
 			if err := d.Ack(false); err != nil && ctx.Err() == nil {
@@ -153,4 +162,44 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// printHeaders prints a message's headers, one per line, sorted by name. x-death, which RabbitMQ
+// adds each time it dead-letters a message, is a list of tables: one per queue and reason, with
+// a count of how often.
+func printHeaders(h amqp.Table) {
+	if len(h) == 0 {
+		fmt.Println("  (no headers)")
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		fmt.Printf("  %s: %s\n", k, formatValue(h[k]))
+	}
+}
+
+// formatValue writes a header value the way Go would spell it: strings quoted, tables as
+// {name: value, …} sorted by name, lists as [a, b], timestamps in UTC.
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case amqp.Table:
+		parts := make([]string, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			parts = append(parts, k+": "+formatValue(v[k]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = formatValue(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case string:
+		return strconv.Quote(v)
+	case []byte:
+		return strconv.Quote(string(v))
+	case time.Time:
+		return v.UTC().Format(time.RFC3339)
+	default:
+		return fmt.Sprint(v)
+	}
 }
