@@ -114,11 +114,19 @@ func (r *rabbitmqRun) queueHasConsumer(context.Context) (string, error) {
 // orderNotified places an order and waits until the notifier says it notified the customer.
 // Competing consumers share a queue's messages, and each notifier knows only the notifications
 // it sent itself: with several consumers, it places one order per consumer — RabbitMQ hands
-// them out in turn — and waits until the notifier it asks reports one of them.
+// them out in turn — and waits until the notifier it asks reports one of them. Without a
+// consumer it places none: the order would wait in the queue, and be what the next exercise
+// finds there.
 func (r *rabbitmqRun) orderNotified(ctx context.Context) (string, error) {
+	switch {
+	case r.consumers < 0:
+		return "", blocked("the queue")
+	case r.consumers == 0:
+		return "", blocked("a consumer of the queue (no order was placed, so none is left waiting in it)")
+	}
 	began := time.Now()
 	var ids []string
-	for range max(1, min(r.consumers, maxOrders)) {
+	for range min(r.consumers, maxOrders) {
 		o, err := placeOrder(ctx, r.cfg.orderAPI, newIdempotencyKey())
 		if err != nil {
 			return "", withHint(fmt.Errorf("place an order: %w", err), hintOrderAPI)

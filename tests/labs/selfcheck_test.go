@@ -80,7 +80,7 @@ func TestSelfChecks(t *testing.T) {
 		failing string // in the FAIL line
 		hint    string // in the hint under it
 	}{
-		{"3", "notifier", "gets its notification", "is the notifier running?"},
+		{"3", "notifier", "has a consumer", "is the notifier running?"},
 		{"4", "analytics", "counted by analytics", "is analytics running?"},
 		{"5", "validator", "reports SERVING", "is the validator running?"},
 		{"6", "order-api", "POST /v1/orders answers 202", "is order-api running?"},
@@ -89,6 +89,12 @@ func TestSelfChecks(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("step %s fails while the %s is stopped", tc.step, tc.stopped), func(t *testing.T) {
 			require.Equal(t, 0, s.Procs[tc.stopped].Terminate(t, 20*time.Second))
+			queued := func() int {
+				q, err := amqpChannel(t, amqpURL).QueueDeclarePassive("notifier.order-placed", true, false, false, false, nil)
+				require.NoError(t, err)
+				return q.Messages
+			}
+			before := queued()
 			r := run(t, 60*time.Second, "selfcheck", append([]string{tc.step}, flags("30s")...)...)
 			require.Equal(t, 1, r.code, r.output)
 			lines := strings.Split(r.output, "\n")
@@ -99,6 +105,10 @@ func TestSelfChecks(t *testing.T) {
 			require.Less(t, i+1, len(lines))
 			assert.Contains(t, lines[i+1], "      hint: "+tc.hint, r.output)
 			assert.Regexp(t, `\): \d+ of \d+ checks failed\n$`, r.output)
+			if tc.step == "3" { // it leaves no order waiting for the next exercise
+				assert.Contains(t, r.output, "FAIL  an order posted to order-api gets its notification: not checked: it needs a consumer of the queue (no order was placed")
+				assert.Equal(t, before, queued(), "messages waiting in notifier.order-placed after the check")
+			}
 		})
 		s.Start(tc.stopped) // the next case needs it
 	}
