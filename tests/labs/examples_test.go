@@ -2,6 +2,7 @@ package labs_test
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,15 @@ func TestRabbitMQExamples(t *testing.T) {
 		r = run(t, 30*time.Second, "rabbitmq-delete", "--url", amqpURL)
 		assert.Equal(t, 1, r.code, r.output)
 		assert.Contains(t, r.output, "nothing to delete")
+
+		// A quorum queue, which refuses AMQP's if-unused on delete: the tool asks for its
+		// consumers instead.
+		quorum := exchange + ".quorum"
+		_, err = ch.QueueDeclare(quorum, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+		require.NoError(t, err)
+		r = run(t, 30*time.Second, "rabbitmq-delete", "--url", amqpURL, "--queue", quorum, "--queue", quorum)
+		require.Equal(t, 0, r.code, r.output)
+		assert.Equal(t, `deleted queue "`+quorum+`", and the 0 message(s) in it`+"\n"+`no queue "`+quorum+`": nothing to delete`+"\n", r.output)
 	})
 
 	t.Run("--headers prints a message's headers, and x-death once RabbitMQ dead-lettered it", func(t *testing.T) {
@@ -112,6 +122,17 @@ func TestRabbitMQExamples(t *testing.T) {
 		assert.Contains(t, r.output, "received \"poison\" (exchange \"\", routing key \""+dlq+"\", redelivered false)\n"+
 			"  a-name: \"x\"\n  b-count: 2\n  c-table: {k: [\"v\", 1]}\n  x-death: [{count: 1, ")
 		assert.Contains(t, r.output, `queue: "`+queue+`", reason: "rejected", `)
+	})
+
+	t.Run("the consumer refuses contradictory flags before it connects", func(t *testing.T) {
+		for args, want := range map[string]string{
+			"--reject --nack": "--reject or --nack, not both",
+			"--requeue":       "--requeue needs --reject or --nack",
+		} {
+			r := run(t, 30*time.Second, "rabbitmq-consumer", append([]string{"--url", "amqp://127.0.0.1:1/"}, strings.Fields(args)...)...)
+			assert.Equal(t, 1, r.code, r.output)
+			assert.Contains(t, r.output, "consumer: "+want, args)
+		}
 	})
 
 	t.Run("an existing quorum queue is used as it is", func(t *testing.T) {

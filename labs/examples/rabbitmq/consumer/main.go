@@ -7,6 +7,7 @@
 //	go run ./labs/examples/rabbitmq/consumer --queue news-a --exchange news --kind fanout
 //	go run ./labs/examples/rabbitmq/consumer --queue my-orders --exchange orders --kind topic --binding-key 'order.*'
 //	go run ./labs/examples/rabbitmq/consumer --queue notifier.order-placed.dlq --max 1 --headers
+//	go run ./labs/examples/rabbitmq/consumer --queue small --prefetch 1 --reject --requeue --max 3 --timeout 5s
 //
 // With --exchange it declares that exchange and binds its queue to it: the way to add a second
 // queue next to the notifier's, fed by the same exchange. The notifier is this program grown
@@ -46,7 +47,17 @@ func run() error {
 	maxMessages := flag.Int("max", 0, "stop after this many messages; 0: no limit")
 	timeout := flag.Duration("timeout", 0, "stop after this long; 0: run until Ctrl-C")
 	headers := flag.Bool("headers", false, "print each message's headers too (x-death, the notifier's notifier-*)")
+	prefetch := flag.Int("prefetch", 10, "how many unacknowledged messages the broker may hand this consumer at once")
+	reject := flag.Bool("reject", false, "refuse each message as failed (basic.reject) instead of acknowledging it")
+	nack := flag.Bool("nack", false, "hand each message back without calling it failed (basic.nack) instead of acknowledging it")
+	requeue := flag.Bool("requeue", false, "with --reject or --nack: ask the broker to put the message back in the queue")
 	flag.Parse()
+	if *reject && *nack {
+		return errors.New("--reject or --nack, not both")
+	}
+	if *requeue && !*reject && !*nack {
+		return errors.New("--requeue needs --reject or --nack: an acknowledged message is gone")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,9 +90,9 @@ func run() error {
 		}
 	}
 
-	// Prefetch: the broker hands this consumer at most 10 unacknowledged messages at a time;
-	// the rest wait in the queue for it or for another consumer of the same queue.
-	if err := ch.Qos(10, 0, false); err != nil {
+	// Prefetch: the broker hands this consumer at most --prefetch unacknowledged messages at a
+	// time; the rest wait in the queue for it or for another consumer of the same queue.
+	if err := ch.Qos(*prefetch, 0, false); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)
 	}
 	// autoAck false: each message stays in the queue, invisible to others, until acknowledged.
@@ -117,6 +128,24 @@ func run() error {
 			}
 			// While stopping, the connection may be closed already: the broker then delivers the
 			// unacknowledged message again, to whoever consumes the queue next.
+			// Refused without requeue, the broker dead-letters the message (to the queue's
+			// x-dead-letter-exchange) or, without one, drops it. From RabbitMQ 4.3 a quorum queue
+			// counts a reject as a failed delivery (x-delivery-count, towards x-delivery-limit)
+			// and a nack not; before, it counted both.
+			switch {
+			case *reject:
+				if err := d.Reject(*requeue); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("reject: %w", err)
+				}
+				fmt.Printf("  rejected, requeue %v\n", *requeue)
+				continue
+			case *nack:
+				if err := d.Nack(false, *requeue); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("nack: %w", err)
+				}
+				fmt.Printf("  nacked, requeue %v\n", *requeue)
+				continue
+			}
 			if err := d.Ack(false); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("ack: %w", err)
 			}

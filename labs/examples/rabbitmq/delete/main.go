@@ -4,11 +4,11 @@
 //
 //	go run ./labs/examples/rabbitmq/delete --queue news-a --queue news-b --exchange news
 //
-// By default it deletes only what nobody uses: a queue with no consumer, an exchange with no
-// queue bound to it (AMQP's if-unused). Queues go first, so that an exchange whose only bindings
+// By default it deletes only what nobody uses: a queue with no consumer (asked first: quorum
+// queues do not implement AMQP's if-unused), an exchange with no queue bound to it (if-unused). Queues go first, so that an exchange whose only bindings
 // were theirs is unused by the time its turn comes. A queue is deleted with the messages in it;
-// the broker says how many. Deleting is idempotent: RabbitMQ answers a queue or an exchange that
-// does not exist with the same delete-ok.
+// the broker says how many. A queue that does not exist is reported as such; RabbitMQ answers the
+// deletion of an exchange that does not exist with the same delete-ok as any other.
 package main
 
 import (
@@ -77,7 +77,21 @@ func run() error {
 	var failed []error
 	for _, q := range queues {
 		err := onChannel(conn, func(ch *amqp.Channel) error {
-			n, err := ch.QueueDelete(q, *ifUnused, false, false)
+			// Quorum queues refuse if-unused on delete (540 NOT_IMPLEMENTED): ask for the
+			// consumers first, with a passive declaration, and delete unconditionally.
+			info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+			var amqpErr *amqp.Error
+			if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
+				fmt.Printf("no queue %q: nothing to delete\n", q)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if *ifUnused && info.Consumers > 0 {
+				return fmt.Errorf("in use by %d consumer(s); stop them first (or --if-unused=false)", info.Consumers)
+			}
+			n, err := ch.QueueDelete(q, false, false, false)
 			if err != nil {
 				return err
 			}

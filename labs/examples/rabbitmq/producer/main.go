@@ -5,11 +5,15 @@
 //	go run ./labs/examples/rabbitmq/producer                        # "Hello RabbitMQ!" to queue hello
 //	go run ./labs/examples/rabbitmq/producer --count 5 --body hi
 //	go run ./labs/examples/rabbitmq/producer --exchange news --kind fanout
+//	go run ./labs/examples/rabbitmq/producer --queue small --queue-arg x-max-length=3 --queue-arg x-overflow=reject-publish --count 5
 //
 // Without --exchange it declares the queue and publishes through the default exchange, which
 // routes a message to the queue named by its routing key — exactly what the Python snippet does.
 // With --exchange it declares that exchange and publishes to it; the consumers declare and bind
-// their own queues (see ../consumer). The services do the same with a connection that survives
+// their own queues (see ../consumer). --queue-arg gives a queue it declares its arguments (a
+// length limit, a queue type); a queue that exists keeps the ones it was declared with. A message
+// the broker refuses (a nack: a full queue that rejects publishes) is reported, and the others are
+// still sent. The services do the same with a connection that survives
 // broker restarts: libs/rabbitmq.
 package main
 
@@ -20,6 +24,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +47,9 @@ func run() error {
 	routingKey := flag.String("routing-key", "", "routing key; defaults to --queue when publishing to the default exchange")
 	body := flag.String("body", "Hello RabbitMQ!", "message body")
 	count := flag.Int("count", 1, "number of messages to publish")
+	queueArgs := amqp.Table{}
+	flag.Func("queue-arg", "name=value: an argument of the queue, when it declares it (repeatable; e.g. x-max-length=3, x-overflow=reject-publish, x-queue-type=quorum)",
+		func(v string) error { return setArg(queueArgs, v) })
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline for the whole run")
 	flag.Parse()
 
@@ -81,7 +90,7 @@ func run() error {
 		// properties. Durable: the queue survives a broker restart. An existing queue with other
 		// properties (a quorum queue) is refused, so ask first, with a passive declaration, on
 		// a channel of its own: a NOT_FOUND answer closes the channel it came on.
-		q, err := queueInfo(conn, *queue)
+		q, err := queueInfo(conn, *queue, queueArgs)
 		if err != nil {
 			return err
 		}
@@ -96,16 +105,44 @@ func run() error {
 		}
 	}
 
+	refused := 0
 	for i := 1; i <= *count; i++ {
 		msg := *body
 		if *count > 1 {
 			msg = fmt.Sprintf("%s #%d", *body, i)
 		}
-		if err := publish(ctx, ch, returns, *exchange, key, msg); err != nil {
+		err := publish(ctx, ch, returns, *exchange, key, msg)
+		if errors.Is(err, errNacked) {
+			refused++
+			fmt.Printf("sent %q to exchange %q with routing key %q: refused (nack): the broker did not store it\n", msg, *exchange, key)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Printf("sent %q to exchange %q with routing key %q: confirmed\n", msg, *exchange, key)
 	}
+	if refused > 0 {
+		return fmt.Errorf("the broker refused %d of %d message(s)", refused, *count)
+	}
+	return nil
+}
+
+// errNacked is a publish the broker confirmed negatively: it did not take the message.
+var errNacked = errors.New("the broker refused the message (nack)")
+
+// setArg parses name=value into args: a whole number becomes an integer (RabbitMQ wants numbers
+// for limits and lengths), anything else a string.
+func setArg(args amqp.Table, v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want name=value", v)
+	}
+	if n, err := strconv.ParseInt(value, 10, 32); err == nil {
+		args[name] = int32(n)
+		return nil
+	}
+	args[name] = value
 	return nil
 }
 
@@ -128,7 +165,7 @@ func publish(ctx context.Context, ch *amqp.Channel, returns <-chan amqp.Return, 
 		return fmt.Errorf("wait for the confirm: %w", err)
 	}
 	if !acked {
-		return errors.New("the broker refused the message (nack)")
+		return errNacked
 	}
 	// The broker sends a return before the confirm of the same message, so it is here by now.
 	select {
@@ -140,8 +177,9 @@ func publish(ctx context.Context, ch *amqp.Channel, returns <-chan amqp.Return, 
 	}
 }
 
-// queueInfo returns the queue's message and consumer counts, declaring it when it is missing.
-func queueInfo(conn *amqp.Connection, name string) (amqp.Queue, error) {
+// queueInfo returns the queue's message and consumer counts, declaring it with args when it is
+// missing.
+func queueInfo(conn *amqp.Connection, name string, args amqp.Table) (amqp.Queue, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return amqp.Queue{}, fmt.Errorf("open a channel: %w", err)
@@ -150,7 +188,7 @@ func queueInfo(conn *amqp.Connection, name string) (amqp.Queue, error) {
 	q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
 	var amqpErr *amqp.Error
 	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound {
-		return declareQueue(conn, name)
+		return declareQueue(conn, name, args)
 	}
 	if err != nil {
 		return amqp.Queue{}, fmt.Errorf("look up queue %s: %w", name, err)
@@ -158,13 +196,13 @@ func queueInfo(conn *amqp.Connection, name string) (amqp.Queue, error) {
 	return q, nil
 }
 
-func declareQueue(conn *amqp.Connection, name string) (amqp.Queue, error) {
+func declareQueue(conn *amqp.Connection, name string, args amqp.Table) (amqp.Queue, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return amqp.Queue{}, fmt.Errorf("open a channel: %w", err)
 	}
 	defer ch.Close()
-	q, err := ch.QueueDeclare(name, true, false, false, false, nil)
+	q, err := ch.QueueDeclare(name, true, false, false, false, args)
 	if err != nil {
 		return amqp.Queue{}, fmt.Errorf("declare queue %s: %w", name, err)
 	}
