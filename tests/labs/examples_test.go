@@ -1,6 +1,7 @@
 package labs_test
 
 import (
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -251,6 +252,66 @@ func TestGRPCExamples(t *testing.T) {
 	assert.Equal(t, 0, server.Interrupt(t, 10*time.Second), server.Output())
 	assert.Contains(t, server.Output(), "/labs.v1.MessageService/SendMessage: OK")
 	assert.Contains(t, server.Output(), "stopped")
+}
+
+// The streaming clients of step 5 against the real validator: a client stream answered once, a
+// bidirectional stream answered once per change, and each stream's end.
+func TestValidatorStreamingExamples(t *testing.T) {
+	s := stack.New(t, brokertest.KafkaBootstrap(t), brokertest.RabbitMQURL(t), brokertest.PostgresURL(t))
+	s.Start("validator")
+
+	t.Run("price: an order streamed line by line, answered once", func(t *testing.T) {
+		r := run(t, 30*time.Second, "grpc-price", "--addr", s.GRPCAddr, "BOOK-001=2", "BOOK-002=1")
+		require.Equal(t, 0, r.code, r.output)
+		assert.Equal(t, "sent line 1: BOOK-001 × 2\nsent line 2: BOOK-002 × 1\n"+
+			"BOOK-001 × 2 at 1299 = 2598\nBOOK-002 × 1 at 4599 = 4599\ntotal 7197 cents USD\n", r.output)
+
+		r = run(t, 30*time.Second, "grpc-price", "--addr", s.GRPCAddr, "BOOK-001=2", "NOPE-1=1")
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, "price: InvalidArgument: invalid order: items[1].sku: no product with this sku in the catalog\n"+
+			"  items[1].sku: no product with this sku in the catalog\n")
+
+		r = run(t, 30*time.Second, "grpc-price", "--addr", s.GRPCAddr, "BOOK-001")
+		assert.Equal(t, 1, r.code, r.output)
+		assert.Contains(t, r.output, `price: "BOOK-001": want SKU=QUANTITY`)
+	})
+
+	t.Run("quote: one quote per change, a refused change answered too", func(t *testing.T) {
+		r := run(t, 30*time.Second, "grpc-quote", "--addr", s.GRPCAddr, "BOOK-001=2", "NOPE-1=1", "BOOK-002=1", "BOOK-001=0", "BOOK-002=0")
+		require.Equal(t, 0, r.code, r.output)
+		assert.Equal(t, "basket: BOOK-001 × 2; total 2598 cents USD\n"+
+			"refused: sku: no product with this sku in the catalog\n"+
+			"basket: BOOK-001 × 2; total 2598 cents USD\n"+
+			"basket: BOOK-001 × 2, BOOK-002 × 1; total 7197 cents USD\n"+
+			"basket: BOOK-002 × 1; total 4599 cents USD\n"+
+			"basket: empty; total 0 cents USD\n"+
+			"5 quote(s); the server ended the stream\n", r.output)
+	})
+
+	t.Run("quote: the deadline ends a stream that waits for changes", func(t *testing.T) {
+		// No arguments: it reads changes from standard input, which never sends one here and
+		// never ends — only the deadline can end the stream.
+		cmd := exec.Command(program(t, "grpc-quote"), "--addr", s.GRPCAddr, "--timeout", "500ms") //nolint:noctx // bounded by its own --timeout and the wait below
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = stdin.Close() })
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, out.String())
+			assert.Equal(t, 1, exit.ExitCode())
+			assert.Equal(t, "quote: after 0 quote(s): DeadlineExceeded: context deadline exceeded\n", out.String())
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("quote did not stop at its deadline: %s", out.String())
+		}
+	})
 }
 
 // deleteRabbitMQ removes the queues and exchanges a test declared.

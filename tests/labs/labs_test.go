@@ -51,6 +51,8 @@ var programs = map[string]string{
 	"kafka-topics":      "./examples/kafka/topics",
 	"grpc-server":       "./examples/grpc/server",
 	"grpc-client":       "./examples/grpc/client",
+	"grpc-price":        "./examples/grpc/price",
+	"grpc-quote":        "./examples/grpc/quote",
 }
 
 var (

@@ -326,6 +326,312 @@ func (x *Product) GetMaxQuantity() int32 {
 	return 0
 }
 
+// PriceOrderRequest is one line of an order streamed to PriceOrder.
+type PriceOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Who places the order: set on the first message; later messages leave it
+	// empty or repeat it.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The next line of the order.
+	Item          *OrderItem `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceOrderRequest) Reset() {
+	*x = PriceOrderRequest{}
+	mi := &file_orders_v1_validation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceOrderRequest) ProtoMessage() {}
+
+func (x *PriceOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_validation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceOrderRequest.ProtoReflect.Descriptor instead.
+func (*PriceOrderRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_validation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PriceOrderRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *PriceOrderRequest) GetItem() *OrderItem {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+// PriceOrderResponse is the streamed order, valid and priced: the fields of a
+// ValidateOrderResponse for the same order.
+type PriceOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The streamed lines in the order they came, each with its prices.
+	Items []*PricedItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Sum of all line_total_cents, in integer cents.
+	TotalCents int64 `protobuf:"varint,2,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	// ISO 4217 code of every amount in this response, e.g. "USD".
+	Currency      string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceOrderResponse) Reset() {
+	*x = PriceOrderResponse{}
+	mi := &file_orders_v1_validation_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceOrderResponse) ProtoMessage() {}
+
+func (x *PriceOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_validation_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceOrderResponse.ProtoReflect.Descriptor instead.
+func (*PriceOrderResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_validation_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PriceOrderResponse) GetItems() []*PricedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *PriceOrderResponse) GetTotalCents() int64 {
+	if x != nil {
+		return x.TotalCents
+	}
+	return 0
+}
+
+func (x *PriceOrderResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+// QuoteOrderRequest changes one line of the basket QuoteOrder keeps.
+type QuoteOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product whose line changes, e.g. "BOOK-001".
+	Sku string `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	// The line's new quantity: 0 removes the line, anything else is 1 to the
+	// product's max_quantity.
+	Quantity      int32 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteOrderRequest) Reset() {
+	*x = QuoteOrderRequest{}
+	mi := &file_orders_v1_validation_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteOrderRequest) ProtoMessage() {}
+
+func (x *QuoteOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_validation_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteOrderRequest.ProtoReflect.Descriptor instead.
+func (*QuoteOrderRequest) Descriptor() ([]byte, []int) {
+	return file_orders_v1_validation_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *QuoteOrderRequest) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *QuoteOrderRequest) GetQuantity() int32 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+// QuoteOrderResponse is the basket after one QuoteOrderRequest, priced.
+type QuoteOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The basket's lines, by sku, each with its prices.
+	Items []*PricedItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	// Sum of all line_total_cents, in integer cents; 0 for an empty basket.
+	TotalCents int64 `protobuf:"varint,2,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	// ISO 4217 code of every amount in this response, e.g. "USD".
+	Currency string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Why the request was not applied; empty when it was.
+	Violations    []*QuoteViolation `protobuf:"bytes,4,rep,name=violations,proto3" json:"violations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteOrderResponse) Reset() {
+	*x = QuoteOrderResponse{}
+	mi := &file_orders_v1_validation_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteOrderResponse) ProtoMessage() {}
+
+func (x *QuoteOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_validation_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteOrderResponse.ProtoReflect.Descriptor instead.
+func (*QuoteOrderResponse) Descriptor() ([]byte, []int) {
+	return file_orders_v1_validation_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *QuoteOrderResponse) GetItems() []*PricedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *QuoteOrderResponse) GetTotalCents() int64 {
+	if x != nil {
+		return x.TotalCents
+	}
+	return 0
+}
+
+func (x *QuoteOrderResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *QuoteOrderResponse) GetViolations() []*QuoteViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+// QuoteViolation is a rule a QuoteOrderRequest broke.
+type QuoteViolation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request's field that broke the rule, "sku" or "quantity"; "items"
+	// when the basket would have more lines than an order may have.
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// What is wrong, in words a customer can read.
+	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteViolation) Reset() {
+	*x = QuoteViolation{}
+	mi := &file_orders_v1_validation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteViolation) ProtoMessage() {}
+
+func (x *QuoteViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_orders_v1_validation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteViolation.ProtoReflect.Descriptor instead.
+func (*QuoteViolation) Descriptor() ([]byte, []int) {
+	return file_orders_v1_validation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *QuoteViolation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *QuoteViolation) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 var File_orders_v1_validation_proto protoreflect.FileDescriptor
 
 const file_orders_v1_validation_proto_rawDesc = "" +
@@ -350,10 +656,37 @@ const file_orders_v1_validation_proto_rawDesc = "" +
 	"\bcategory\x18\x03 \x01(\tR\bcategory\x12(\n" +
 	"\x10unit_price_cents\x18\x04 \x01(\x03R\x0eunitPriceCents\x12\x1a\n" +
 	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12!\n" +
-	"\fmax_quantity\x18\x06 \x01(\x05R\vmaxQuantity2\xb8\x01\n" +
+	"\fmax_quantity\x18\x06 \x01(\x05R\vmaxQuantity\"^\n" +
+	"\x11PriceOrderRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12(\n" +
+	"\x04item\x18\x02 \x01(\v2\x14.orders.v1.OrderItemR\x04item\"~\n" +
+	"\x12PriceOrderResponse\x12+\n" +
+	"\x05items\x18\x01 \x03(\v2\x15.orders.v1.PricedItemR\x05items\x12\x1f\n" +
+	"\vtotal_cents\x18\x02 \x01(\x03R\n" +
+	"totalCents\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"A\n" +
+	"\x11QuoteOrderRequest\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\xb9\x01\n" +
+	"\x12QuoteOrderResponse\x12+\n" +
+	"\x05items\x18\x01 \x03(\v2\x15.orders.v1.PricedItemR\x05items\x12\x1f\n" +
+	"\vtotal_cents\x18\x02 \x01(\x03R\n" +
+	"totalCents\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x129\n" +
+	"\n" +
+	"violations\x18\x04 \x03(\v2\x19.orders.v1.QuoteViolationR\n" +
+	"violations\"H\n" +
+	"\x0eQuoteViolation\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription2\xd4\x02\n" +
 	"\x0fOrderValidation\x12R\n" +
 	"\rValidateOrder\x12\x1f.orders.v1.ValidateOrderRequest\x1a .orders.v1.ValidateOrderResponse\x12Q\n" +
-	"\fListProducts\x12\x1e.orders.v1.ListProductsRequest\x1a\x1f.orders.v1.ListProductsResponse0\x01BGZEgithub.com/backend-prep/backend-prep/libs/genproto/orders/v1;ordersv1b\x06proto3"
+	"\fListProducts\x12\x1e.orders.v1.ListProductsRequest\x1a\x1f.orders.v1.ListProductsResponse0\x01\x12K\n" +
+	"\n" +
+	"PriceOrder\x12\x1c.orders.v1.PriceOrderRequest\x1a\x1d.orders.v1.PriceOrderResponse(\x01\x12M\n" +
+	"\n" +
+	"QuoteOrder\x12\x1c.orders.v1.QuoteOrderRequest\x1a\x1d.orders.v1.QuoteOrderResponse(\x010\x01BGZEgithub.com/backend-prep/backend-prep/libs/genproto/orders/v1;ordersv1b\x06proto3"
 
 var (
 	file_orders_v1_validation_proto_rawDescOnce sync.Once
@@ -367,29 +700,42 @@ func file_orders_v1_validation_proto_rawDescGZIP() []byte {
 	return file_orders_v1_validation_proto_rawDescData
 }
 
-var file_orders_v1_validation_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_orders_v1_validation_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_orders_v1_validation_proto_goTypes = []any{
 	(*ValidateOrderRequest)(nil),  // 0: orders.v1.ValidateOrderRequest
 	(*ValidateOrderResponse)(nil), // 1: orders.v1.ValidateOrderResponse
 	(*ListProductsRequest)(nil),   // 2: orders.v1.ListProductsRequest
 	(*ListProductsResponse)(nil),  // 3: orders.v1.ListProductsResponse
 	(*Product)(nil),               // 4: orders.v1.Product
-	(*OrderItem)(nil),             // 5: orders.v1.OrderItem
-	(*PricedItem)(nil),            // 6: orders.v1.PricedItem
+	(*PriceOrderRequest)(nil),     // 5: orders.v1.PriceOrderRequest
+	(*PriceOrderResponse)(nil),    // 6: orders.v1.PriceOrderResponse
+	(*QuoteOrderRequest)(nil),     // 7: orders.v1.QuoteOrderRequest
+	(*QuoteOrderResponse)(nil),    // 8: orders.v1.QuoteOrderResponse
+	(*QuoteViolation)(nil),        // 9: orders.v1.QuoteViolation
+	(*OrderItem)(nil),             // 10: orders.v1.OrderItem
+	(*PricedItem)(nil),            // 11: orders.v1.PricedItem
 }
 var file_orders_v1_validation_proto_depIdxs = []int32{
-	5, // 0: orders.v1.ValidateOrderRequest.items:type_name -> orders.v1.OrderItem
-	6, // 1: orders.v1.ValidateOrderResponse.items:type_name -> orders.v1.PricedItem
-	4, // 2: orders.v1.ListProductsResponse.product:type_name -> orders.v1.Product
-	0, // 3: orders.v1.OrderValidation.ValidateOrder:input_type -> orders.v1.ValidateOrderRequest
-	2, // 4: orders.v1.OrderValidation.ListProducts:input_type -> orders.v1.ListProductsRequest
-	1, // 5: orders.v1.OrderValidation.ValidateOrder:output_type -> orders.v1.ValidateOrderResponse
-	3, // 6: orders.v1.OrderValidation.ListProducts:output_type -> orders.v1.ListProductsResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	10, // 0: orders.v1.ValidateOrderRequest.items:type_name -> orders.v1.OrderItem
+	11, // 1: orders.v1.ValidateOrderResponse.items:type_name -> orders.v1.PricedItem
+	4,  // 2: orders.v1.ListProductsResponse.product:type_name -> orders.v1.Product
+	10, // 3: orders.v1.PriceOrderRequest.item:type_name -> orders.v1.OrderItem
+	11, // 4: orders.v1.PriceOrderResponse.items:type_name -> orders.v1.PricedItem
+	11, // 5: orders.v1.QuoteOrderResponse.items:type_name -> orders.v1.PricedItem
+	9,  // 6: orders.v1.QuoteOrderResponse.violations:type_name -> orders.v1.QuoteViolation
+	0,  // 7: orders.v1.OrderValidation.ValidateOrder:input_type -> orders.v1.ValidateOrderRequest
+	2,  // 8: orders.v1.OrderValidation.ListProducts:input_type -> orders.v1.ListProductsRequest
+	5,  // 9: orders.v1.OrderValidation.PriceOrder:input_type -> orders.v1.PriceOrderRequest
+	7,  // 10: orders.v1.OrderValidation.QuoteOrder:input_type -> orders.v1.QuoteOrderRequest
+	1,  // 11: orders.v1.OrderValidation.ValidateOrder:output_type -> orders.v1.ValidateOrderResponse
+	3,  // 12: orders.v1.OrderValidation.ListProducts:output_type -> orders.v1.ListProductsResponse
+	6,  // 13: orders.v1.OrderValidation.PriceOrder:output_type -> orders.v1.PriceOrderResponse
+	8,  // 14: orders.v1.OrderValidation.QuoteOrder:output_type -> orders.v1.QuoteOrderResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_orders_v1_validation_proto_init() }
@@ -404,7 +750,7 @@ func file_orders_v1_validation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orders_v1_validation_proto_rawDesc), len(file_orders_v1_validation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	OrderValidation_ValidateOrder_FullMethodName = "/orders.v1.OrderValidation/ValidateOrder"
 	OrderValidation_ListProducts_FullMethodName  = "/orders.v1.OrderValidation/ListProducts"
+	OrderValidation_PriceOrder_FullMethodName    = "/orders.v1.OrderValidation/PriceOrder"
+	OrderValidation_QuoteOrder_FullMethodName    = "/orders.v1.OrderValidation/QuoteOrder"
 )
 
 // OrderValidationClient is the client API for OrderValidation service.
@@ -52,6 +54,22 @@ type OrderValidationClient interface {
 	// order (by sku). It is server streaming so that a large catalog never has
 	// to fit in one message; the stream ends when the last product was sent.
 	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListProductsResponse], error)
+	// PriceOrder is ValidateOrder with the order's lines streamed (client
+	// streaming): the client sends one line per message and closes its side of
+	// the stream; the server answers once, with the priced order or with
+	// INVALID_ARGUMENT exactly as ValidateOrder would answer the same order.
+	// customer_id is set on the first message; a later message leaves it empty
+	// or repeats it, and one that changes it fails the call. A stream of more
+	// than 50 lines fails with INVALID_ARGUMENT when the 51st arrives, without
+	// reading the rest.
+	PriceOrder(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PriceOrderRequest, PriceOrderResponse], error)
+	// QuoteOrder keeps a basket and prices it live (bidirectional streaming):
+	// each request changes one line of the basket, and each is answered by one
+	// quote of the whole basket as it then stands. A change that breaks a rule
+	// is not applied: its quote shows the basket unchanged and says why in
+	// violations; the stream goes on. The stream ends when the client closes
+	// its side, or when the call's deadline passes.
+	QuoteOrder(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[QuoteOrderRequest, QuoteOrderResponse], error)
 }
 
 type orderValidationClient struct {
@@ -91,6 +109,32 @@ func (c *orderValidationClient) ListProducts(ctx context.Context, in *ListProduc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type OrderValidation_ListProductsClient = grpc.ServerStreamingClient[ListProductsResponse]
 
+func (c *orderValidationClient) PriceOrder(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PriceOrderRequest, PriceOrderResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderValidation_ServiceDesc.Streams[1], OrderValidation_PriceOrder_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PriceOrderRequest, PriceOrderResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderValidation_PriceOrderClient = grpc.ClientStreamingClient[PriceOrderRequest, PriceOrderResponse]
+
+func (c *orderValidationClient) QuoteOrder(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[QuoteOrderRequest, QuoteOrderResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderValidation_ServiceDesc.Streams[2], OrderValidation_QuoteOrder_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[QuoteOrderRequest, QuoteOrderResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderValidation_QuoteOrderClient = grpc.BidiStreamingClient[QuoteOrderRequest, QuoteOrderResponse]
+
 // OrderValidationServer is the server API for OrderValidation service.
 // All implementations must embed UnimplementedOrderValidationServer
 // for forward compatibility.
@@ -120,6 +164,22 @@ type OrderValidationServer interface {
 	// order (by sku). It is server streaming so that a large catalog never has
 	// to fit in one message; the stream ends when the last product was sent.
 	ListProducts(*ListProductsRequest, grpc.ServerStreamingServer[ListProductsResponse]) error
+	// PriceOrder is ValidateOrder with the order's lines streamed (client
+	// streaming): the client sends one line per message and closes its side of
+	// the stream; the server answers once, with the priced order or with
+	// INVALID_ARGUMENT exactly as ValidateOrder would answer the same order.
+	// customer_id is set on the first message; a later message leaves it empty
+	// or repeats it, and one that changes it fails the call. A stream of more
+	// than 50 lines fails with INVALID_ARGUMENT when the 51st arrives, without
+	// reading the rest.
+	PriceOrder(grpc.ClientStreamingServer[PriceOrderRequest, PriceOrderResponse]) error
+	// QuoteOrder keeps a basket and prices it live (bidirectional streaming):
+	// each request changes one line of the basket, and each is answered by one
+	// quote of the whole basket as it then stands. A change that breaks a rule
+	// is not applied: its quote shows the basket unchanged and says why in
+	// violations; the stream goes on. The stream ends when the client closes
+	// its side, or when the call's deadline passes.
+	QuoteOrder(grpc.BidiStreamingServer[QuoteOrderRequest, QuoteOrderResponse]) error
 	mustEmbedUnimplementedOrderValidationServer()
 }
 
@@ -135,6 +195,12 @@ func (UnimplementedOrderValidationServer) ValidateOrder(context.Context, *Valida
 }
 func (UnimplementedOrderValidationServer) ListProducts(*ListProductsRequest, grpc.ServerStreamingServer[ListProductsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ListProducts not implemented")
+}
+func (UnimplementedOrderValidationServer) PriceOrder(grpc.ClientStreamingServer[PriceOrderRequest, PriceOrderResponse]) error {
+	return status.Error(codes.Unimplemented, "method PriceOrder not implemented")
+}
+func (UnimplementedOrderValidationServer) QuoteOrder(grpc.BidiStreamingServer[QuoteOrderRequest, QuoteOrderResponse]) error {
+	return status.Error(codes.Unimplemented, "method QuoteOrder not implemented")
 }
 func (UnimplementedOrderValidationServer) mustEmbedUnimplementedOrderValidationServer() {}
 func (UnimplementedOrderValidationServer) testEmbeddedByValue()                         {}
@@ -186,6 +252,20 @@ func _OrderValidation_ListProducts_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type OrderValidation_ListProductsServer = grpc.ServerStreamingServer[ListProductsResponse]
 
+func _OrderValidation_PriceOrder_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderValidationServer).PriceOrder(&grpc.GenericServerStream[PriceOrderRequest, PriceOrderResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderValidation_PriceOrderServer = grpc.ClientStreamingServer[PriceOrderRequest, PriceOrderResponse]
+
+func _OrderValidation_QuoteOrder_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderValidationServer).QuoteOrder(&grpc.GenericServerStream[QuoteOrderRequest, QuoteOrderResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderValidation_QuoteOrderServer = grpc.BidiStreamingServer[QuoteOrderRequest, QuoteOrderResponse]
+
 // OrderValidation_ServiceDesc is the grpc.ServiceDesc for OrderValidation service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -203,6 +283,17 @@ var OrderValidation_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ListProducts",
 			Handler:       _OrderValidation_ListProducts_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "PriceOrder",
+			Handler:       _OrderValidation_PriceOrder_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "QuoteOrder",
+			Handler:       _OrderValidation_QuoteOrder_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "orders/v1/validation.proto",

@@ -6,7 +6,11 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -66,6 +70,116 @@ func (s *Server) ListProducts(req *ordersv1.ListProductsRequest, stream grpc.Ser
 		}
 	}
 	return nil
+}
+
+// PriceOrder reads an order streamed line by line and answers once, as ValidateOrder would answer
+// the same order. It reads at most validation.MaxItems lines: the next one fails the call at
+// once, so a client cannot make it hold an order of any size.
+func (s *Server) PriceOrder(stream grpc.ClientStreamingServer[ordersv1.PriceOrderRequest, ordersv1.PriceOrderResponse]) error {
+	var order validation.Order
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) { // the client closed its side: the order is complete
+			break
+		}
+		if err != nil {
+			return err // already a status: the call is over
+		}
+		if id := req.GetCustomerId(); id != "" {
+			if order.CustomerID != "" && id != order.CustomerID {
+				return invalidArgument([]validation.Violation{{Field: "customer_id", Reason: fmt.Sprintf(
+					"customer_id changed from %q to %q on line %d: set it on the first message only", order.CustomerID, id, len(order.Items))}})
+			}
+			order.CustomerID = id
+		}
+		if len(order.Items) == validation.MaxItems {
+			return invalidArgument([]validation.Violation{{Field: "items", Reason: fmt.Sprintf(
+				"an order has at most %d items, this stream sent more", validation.MaxItems)}})
+		}
+		item := req.GetItem()
+		order.Items = append(order.Items, validation.Item{SKU: item.GetSku(), Quantity: int(item.GetQuantity())})
+	}
+	if err := s.pause(stream.Context()); err != nil {
+		return err
+	}
+	priced, violations := s.validator.Validate(order)
+	if len(violations) > 0 {
+		return invalidArgument(violations)
+	}
+	r := responseToProto(priced)
+	return stream.SendAndClose(&ordersv1.PriceOrderResponse{Items: r.GetItems(), TotalCents: r.GetTotalCents(), Currency: r.GetCurrency()})
+}
+
+// QuoteOrder keeps one basket for the life of the stream: each request changes a line, and each is
+// answered with the basket as it then stands. A change that breaks a rule is answered with the
+// basket unchanged and the rules it broke; it does not end the stream.
+func (s *Server) QuoteOrder(stream grpc.BidiStreamingServer[ordersv1.QuoteOrderRequest, ordersv1.QuoteOrderResponse]) error {
+	ctx := stream.Context()
+	var basket []validation.Item // by SKU
+	quote := validation.PricedOrder{Currency: s.catalog.Currency()}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil // the client is done: ending the handler ends the stream with OK
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.pause(ctx); err != nil {
+			return err
+		}
+		candidate := withQuantity(basket, req.GetSku(), int(req.GetQuantity()))
+		resp := &ordersv1.QuoteOrderResponse{}
+		switch priced, violations := s.price(candidate); {
+		case len(violations) > 0:
+			resp.Violations = quoteViolations(violations)
+		default:
+			basket, quote = candidate, priced
+		}
+		r := responseToProto(quote)
+		resp.Items, resp.TotalCents, resp.Currency = r.GetItems(), r.GetTotalCents(), r.GetCurrency()
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// price prices a basket; an empty one costs nothing.
+func (s *Server) price(basket []validation.Item) (validation.PricedOrder, []validation.Violation) {
+	if len(basket) == 0 {
+		return validation.PricedOrder{Currency: s.catalog.Currency()}, nil
+	}
+	return s.validator.ValidateItems(basket)
+}
+
+// withQuantity returns a copy of basket, kept by SKU, with sku's line set to quantity, or
+// removed when quantity is 0.
+func withQuantity(basket []validation.Item, sku string, quantity int) []validation.Item {
+	out := make([]validation.Item, 0, len(basket)+1)
+	for _, item := range basket {
+		if item.SKU != sku {
+			out = append(out, item)
+		}
+	}
+	if quantity != 0 {
+		out = append(out, validation.Item{SKU: sku, Quantity: quantity})
+		slices.SortFunc(out, func(a, b validation.Item) int { return strings.Compare(a.SKU, b.SKU) })
+	}
+	return out
+}
+
+// quoteViolations names the request's own fields: the basket before the change was valid, so a
+// rule broken by an items[i] line was broken by the change.
+func quoteViolations(violations []validation.Violation) []*ordersv1.QuoteViolation {
+	out := make([]*ordersv1.QuoteViolation, len(violations))
+	for i, v := range violations {
+		field := v.Field
+		if _, rest, ok := strings.Cut(field, "]."); ok {
+			field = rest
+		}
+		out[i] = &ordersv1.QuoteViolation{Field: field, Description: v.Reason}
+	}
+	return out
 }
 
 // pause waits the configured delay unless ctx ends first, and returns ctx's end as a gRPC status

@@ -410,3 +410,166 @@ func receiveAll(t *testing.T, stream grpc.ServerStreamingClient[ordersv1.ListPro
 		out = append(out, msg.GetProduct())
 	}
 }
+
+// fieldViolations reads the google.rpc.BadRequest detail of an INVALID_ARGUMENT error as
+// "field: description" lines.
+func fieldViolations(t *testing.T, err error) []string {
+	t.Helper()
+	st, ok := status.FromError(err)
+	require.True(t, ok, "a gRPC status, got %v", err)
+	require.Equal(t, codes.InvalidArgument, st.Code(), st.Message())
+	require.Len(t, st.Details(), 1)
+	badRequest, ok := st.Details()[0].(*errdetails.BadRequest)
+	require.True(t, ok, "detail is a google.rpc.BadRequest, got %T", st.Details()[0])
+	var out []string
+	for _, v := range badRequest.GetFieldViolations() {
+		out = append(out, v.GetField()+": "+v.GetDescription())
+	}
+	return out
+}
+
+// priceOrder streams lines to PriceOrder, the customer on the first message only.
+func priceOrder(t *testing.T, f *fixture, customer string, lines ...*ordersv1.OrderItem) (*ordersv1.PriceOrderResponse, error) {
+	t.Helper()
+	stream, err := f.client.PriceOrder(callContext(t))
+	require.NoError(t, err)
+	for i, line := range lines {
+		req := &ordersv1.PriceOrderRequest{Item: line}
+		if i == 0 {
+			req.CustomerId = customer
+		}
+		if err := stream.Send(req); err != nil {
+			break // the server ended the call: CloseAndRecv says how
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+func TestPriceOrderAnswersAStreamedOrderAsValidateOrder(t *testing.T) {
+	f := newFixture(t, 0)
+	lines := []*ordersv1.OrderItem{{Sku: "BOOK-001", Quantity: 2}, {Sku: "OFFC-003", Quantity: 1000}}
+
+	streamed, err := priceOrder(t, f, "c-42", lines...)
+	require.NoError(t, err)
+	unary, err := f.client.ValidateOrder(callContext(t), &ordersv1.ValidateOrderRequest{CustomerId: "c-42", Items: lines})
+	require.NoError(t, err)
+
+	assert.Equal(t, unary.GetCurrency(), streamed.GetCurrency())
+	assert.Equal(t, unary.GetTotalCents(), streamed.GetTotalCents())
+	require.Len(t, streamed.GetItems(), 2)
+	assertPriced(t, streamed.GetItems()[0], "BOOK-001", 2, 1299, 2598)
+	assertPriced(t, streamed.GetItems()[1], "OFFC-003", 1000, 699, 699_000)
+}
+
+func TestPriceOrderRejectsLikeValidateOrder(t *testing.T) {
+	f := newFixture(t, 0)
+
+	_, err := priceOrder(t, f, "c-42", &ordersv1.OrderItem{Sku: "BOOK-001", Quantity: 1}, &ordersv1.OrderItem{Sku: "BOOK-999", Quantity: 1})
+	assert.Equal(t, []string{"items[1].sku: no product with this sku in the catalog"}, fieldViolations(t, err))
+
+	_, err = priceOrder(t, f, "")
+	assert.Equal(t, []string{"customer_id: customer_id is required", "items: an order needs at least 1 item"}, fieldViolations(t, err),
+		"an empty stream is an empty order")
+}
+
+func TestPriceOrderRefusesACustomerChangedMidStream(t *testing.T) {
+	f := newFixture(t, 0)
+	stream, err := f.client.PriceOrder(callContext(t))
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&ordersv1.PriceOrderRequest{CustomerId: "c-42", Item: &ordersv1.OrderItem{Sku: "BOOK-001", Quantity: 1}}))
+	require.NoError(t, stream.Send(&ordersv1.PriceOrderRequest{CustomerId: "c-42", Item: &ordersv1.OrderItem{Sku: "BOOK-002", Quantity: 1}}))
+	_ = stream.Send(&ordersv1.PriceOrderRequest{CustomerId: "c-7", Item: &ordersv1.OrderItem{Sku: "BOOK-003", Quantity: 1}})
+	_, err = stream.CloseAndRecv()
+	assert.Equal(t, []string{`customer_id: customer_id changed from "c-42" to "c-7" on line 2: set it on the first message only`}, fieldViolations(t, err))
+}
+
+func TestPriceOrderStopsReadingAfterTheLastLineAnOrderMayHave(t *testing.T) {
+	f := newFixture(t, 0)
+	stream, err := f.client.PriceOrder(callContext(t))
+	require.NoError(t, err)
+	sent := 0
+	for range 10 * validation.MaxItems { // far more than an order may have
+		if err := stream.Send(&ordersv1.PriceOrderRequest{CustomerId: "c-42", Item: &ordersv1.OrderItem{Sku: "BOOK-001", Quantity: 1}}); err != nil {
+			require.ErrorIs(t, err, io.EOF, "a send after the server ended the call")
+			break
+		}
+		sent++
+	}
+	_, err = stream.CloseAndRecv()
+	assert.Equal(t, []string{"items: an order has at most 50 items, this stream sent more"}, fieldViolations(t, err))
+	assert.Equal(t, codes.InvalidArgument, status.Code(f.serverResult(t).err), "the server ended the call itself")
+	t.Logf("the client sent %d lines before it learnt the call was over", sent)
+}
+
+func TestQuoteOrderPricesTheBasketAfterEveryChange(t *testing.T) {
+	f := newFixture(t, 0)
+	stream, err := f.client.QuoteOrder(callContext(t))
+	require.NoError(t, err)
+
+	quote := func(sku string, quantity int32) *ordersv1.QuoteOrderResponse {
+		t.Helper()
+		require.NoError(t, stream.Send(&ordersv1.QuoteOrderRequest{Sku: sku, Quantity: quantity}))
+		resp, err := stream.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, "USD", resp.GetCurrency())
+		return resp
+	}
+
+	q := quote("BOOK-002", 1)
+	require.Len(t, q.GetItems(), 1)
+	assert.Equal(t, int64(4599), q.GetTotalCents())
+
+	q = quote("BOOK-001", 2) // the basket is kept by sku
+	require.Len(t, q.GetItems(), 2)
+	assertPriced(t, q.GetItems()[0], "BOOK-001", 2, 1299, 2598)
+	assertPriced(t, q.GetItems()[1], "BOOK-002", 1, 4599, 4599)
+	assert.Equal(t, int64(2598+4599), q.GetTotalCents())
+	assert.Empty(t, q.GetViolations())
+
+	q = quote("BOOK-001", 3) // a change replaces the line's quantity
+	assert.Equal(t, int64(3*1299+4599), q.GetTotalCents())
+
+	q = quote("BOOK-999", 1) // refused: the basket stays as it was, and the stream goes on
+	require.Len(t, q.GetViolations(), 1)
+	assert.Equal(t, "sku", q.GetViolations()[0].GetField())
+	assert.Equal(t, "no product with this sku in the catalog", q.GetViolations()[0].GetDescription())
+	assert.Equal(t, int64(3*1299+4599), q.GetTotalCents())
+	require.Len(t, q.GetItems(), 2)
+
+	q = quote("BOOK-001", 101) // above the product's max_quantity
+	require.Len(t, q.GetViolations(), 1)
+	assert.Equal(t, "quantity", q.GetViolations()[0].GetField())
+
+	q = quote("BOOK-001", 0) // removes the line
+	require.Len(t, q.GetItems(), 1)
+	assert.Equal(t, int64(4599), q.GetTotalCents())
+	q = quote("BOOK-002", 0)
+	assert.Empty(t, q.GetItems())
+	assert.Zero(t, q.GetTotalCents())
+	assert.Empty(t, q.GetViolations(), "an empty basket is a quote of nothing, not an invalid order")
+
+	// The client closes its side: the server ends the stream with OK.
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	require.ErrorIs(t, err, io.EOF)
+	r := f.serverResult(t)
+	require.NoError(t, r.err)
+	assert.Equal(t, int64(7), r.sent, "one quote per change")
+}
+
+func TestQuoteOrderEndsWithTheClientDeadline(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	stream, err := f.client.QuoteOrder(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&ordersv1.QuoteOrderRequest{Sku: "BOOK-001", Quantity: 1}))
+	_, err = stream.Recv()
+	require.NoError(t, err)
+
+	_, err = stream.Recv() // no more changes: the stream waits until the deadline
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+	server := f.serverResult(t) // the server's handler ended with the call, whichever it heard of first
+	assert.Contains(t, []codes.Code{codes.DeadlineExceeded, codes.Canceled}, status.Code(server.err), "%v", server.err)
+	assert.Equal(t, int64(1), server.sent)
+}

@@ -89,17 +89,27 @@ func New(c *catalog.Catalog) *Validator {
 // instruction anyone can follow.
 func (v *Validator) Validate(order Order) (PricedOrder, []Violation) {
 	violations := checkCustomerID(order.CustomerID)
+	priced, itemViolations := v.ValidateItems(order.Items)
+	if violations = append(violations, itemViolations...); len(violations) > 0 {
+		return PricedOrder{}, violations
+	}
+	return priced, nil
+}
 
-	switch n := len(order.Items); {
+// ValidateItems applies the rules of an order's lines alone (every rule but customer_id's): a
+// basket being put together, before anyone orders it, is priced by them.
+func (v *Validator) ValidateItems(items []Item) (PricedOrder, []Violation) {
+	switch n := len(items); {
 	case n == 0:
-		return PricedOrder{}, append(violations, Violation{"items", "an order needs at least 1 item"})
+		return PricedOrder{}, []Violation{{"items", "an order needs at least 1 item"}}
 	case n > MaxItems:
-		return PricedOrder{}, append(violations, Violation{"items", fmt.Sprintf("an order has at most %d items, this one has %d", MaxItems, n)})
+		return PricedOrder{}, []Violation{{"items", fmt.Sprintf("an order has at most %d items, this one has %d", MaxItems, n)}}
 	}
 
-	priced := PricedOrder{Items: make([]PricedItem, 0, len(order.Items)), Currency: v.catalog.Currency()}
-	firstLine := make(map[string]int, len(order.Items))
-	for i, item := range order.Items {
+	var violations []Violation
+	priced := PricedOrder{Items: make([]PricedItem, 0, len(items)), Currency: v.catalog.Currency()}
+	firstLine := make(map[string]int, len(items))
+	for i, item := range items {
 		product, known := v.catalog.Lookup(item.SKU)
 		skuField := fmt.Sprintf("items[%d].sku", i)
 		switch first, repeated := firstLine[item.SKU]; {
