@@ -51,6 +51,7 @@ func run() error {
 	reject := flag.Bool("reject", false, "refuse each message as failed (basic.reject) instead of acknowledging it")
 	nack := flag.Bool("nack", false, "hand each message back without calling it failed (basic.nack) instead of acknowledging it")
 	requeue := flag.Bool("requeue", false, "with --reject or --nack: ask the broker to put the message back in the queue")
+	quiet := flag.Bool("quiet", false, "print no line per message: only, at the end, how many, how fast and how many were redelivered")
 	flag.Parse()
 	if *reject && *nack {
 		return errors.New("--reject or --nack, not both")
@@ -103,14 +104,23 @@ func run() error {
 	}
 	fmt.Printf("waiting for messages on queue %s, %d already there (Ctrl-C to stop)\n", q.Name, q.Messages)
 
-	received := 0
+	received, redelivered := 0, 0
+	var first time.Time // when the first message arrived
+	summary := func() string {
+		s := fmt.Sprintf("stopping after %d message(s)", received)
+		if *quiet && received > 0 {
+			elapsed := time.Since(first)
+			s += fmt.Sprintf(": %d redelivered, %.0f/s over %s", redelivered, float64(received)/elapsed.Seconds(), elapsed.Round(time.Millisecond))
+		}
+		return s
+	}
 	for *maxMessages == 0 || received < *maxMessages {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && *maxMessages > 0 {
 				return fmt.Errorf("--timeout passed after %d of %d message(s)", received, *maxMessages)
 			}
-			fmt.Printf("stopping after %d message(s)\n", received)
+			fmt.Println(summary())
 			return nil
 		case d, ok := <-deliveries:
 			if !ok && ctx.Err() != nil {
@@ -120,10 +130,18 @@ func run() error {
 			if !ok {
 				return fmt.Errorf("the broker closed the delivery stream after %d message(s)", received)
 			}
+			if received == 0 {
+				first = time.Now()
+			}
 			received++
-			fmt.Printf("received %q (exchange %q, routing key %q, redelivered %v)\n",
-				d.Body, d.Exchange, d.RoutingKey, d.Redelivered)
-			if *headers {
+			if d.Redelivered {
+				redelivered++
+			}
+			if !*quiet {
+				fmt.Printf("received %q (exchange %q, routing key %q, redelivered %v)\n",
+					d.Body, d.Exchange, d.RoutingKey, d.Redelivered)
+			}
+			if *headers && !*quiet {
 				printHeaders(d.Headers)
 			}
 			// While stopping, the connection may be closed already: the broker then delivers the
@@ -137,13 +155,17 @@ func run() error {
 				if err := d.Reject(*requeue); err != nil && ctx.Err() == nil {
 					return fmt.Errorf("reject: %w", err)
 				}
-				fmt.Printf("  rejected, requeue %v\n", *requeue)
+				if !*quiet {
+					fmt.Printf("  rejected, requeue %v\n", *requeue)
+				}
 				continue
 			case *nack:
 				if err := d.Nack(false, *requeue); err != nil && ctx.Err() == nil {
 					return fmt.Errorf("nack: %w", err)
 				}
-				fmt.Printf("  nacked, requeue %v\n", *requeue)
+				if !*quiet {
+					fmt.Printf("  nacked, requeue %v\n", *requeue)
+				}
 				continue
 			}
 			if err := d.Ack(false); err != nil && ctx.Err() == nil {
@@ -153,7 +175,7 @@ func run() error {
 	}
 	// Closing the connection (deferred) cancels the subscription; messages prefetched but not
 	// acknowledged go back to the queue.
-	fmt.Printf("stopping after %d message(s)\n", received)
+	fmt.Println(summary())
 	return nil
 }
 
