@@ -342,6 +342,7 @@ var (
 	rabbitList   = regexp.MustCompile(`rabbitmqctl (list_[a-z_]+|delete_queue|purge_queue)`)
 	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq |pprof`)
 	groupFlag    = regexp.MustCompile(`--group analytics\b`)
+	helloTopic   = regexp.MustCompile(`--topic hello\b`) // the examples' topic, named by the page
 )
 
 // localize puts the page's names for this run into a command (see TestCoursePages).
@@ -357,7 +358,10 @@ func (s *session) localize(cmd string) string {
 	}
 	b.WriteString(cmd[last:])
 	cmd = b.String()
-	cmd = kafkaExample.ReplaceAllStringFunc(cmd, func(m string) string { return m + " --topic hello-" + s.suffix })
+	cmd = helloTopic.ReplaceAllString(cmd, "$0-"+s.suffix) // before the --topic added below
+	if !strings.Contains(cmd, "--delete-group") {          // which acts on groups alone, and refuses --topic
+		cmd = kafkaExample.ReplaceAllStringFunc(cmd, func(m string) string { return m + " --topic hello-" + s.suffix })
+	}
 	cmd = groupFlag.ReplaceAllString(cmd, "$0-"+s.suffix)
 	// A --topic given after ours wins (the flag package keeps the last), so orders.v1 stays.
 	return rabbitList.ReplaceAllString(cmd, "$0 -p "+s.vhost)

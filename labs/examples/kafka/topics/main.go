@@ -6,6 +6,7 @@
 //	go run ./labs/examples/kafka/topics --topic orders.v1 --group analytics   # and the group's committed offsets, lag
 //	go run ./labs/examples/kafka/topics --topic hello --partitions 6      # add partitions (never fewer)
 //	go run ./labs/examples/kafka/topics --topic hello --delete
+//	go run ./labs/examples/kafka/topics --delete-group hello-readers --delete-group other   # a group and its offsets
 //	go run ./labs/examples/kafka/topics --topic orders.v1 --set retention.ms=604800000
 //	go run ./labs/examples/kafka/topics --topic orders.v1 --unset retention.ms   # back to the broker's default
 //
@@ -16,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -58,7 +60,18 @@ func run() error {
 		unsets = append(unsets, v)
 		return nil
 	})
+	var groups []string
+	flag.Func("delete-group", "delete this consumer group and its committed offsets; none of its consumers may be running (repeatable)", func(v string) error {
+		if v == "" {
+			return fmt.Errorf("want a group name")
+		}
+		groups = append(groups, v)
+		return nil
+	})
 	flag.Parse()
+	if len(groups) > 0 && *topic != "" {
+		return fmt.Errorf("--delete-group acts on groups alone: leave out --topic")
+	}
 	if *topic == "" && len(sets)+len(unsets) > 0 {
 		return fmt.Errorf("--set and --unset need --topic")
 	}
@@ -75,6 +88,8 @@ func run() error {
 	defer admin.Close()
 
 	switch {
+	case len(groups) > 0:
+		return deleteGroups(ctx, admin, groups)
 	case *topic == "":
 		return list(ctx, admin)
 	case *del:
@@ -250,6 +265,24 @@ func deleteTopic(ctx context.Context, admin *kafka.AdminClient, topic string) er
 	}
 	fmt.Printf("topic %s: deleted\n", topic)
 	return nil
+}
+
+// deleteGroups deletes consumer groups with their committed offsets. The broker refuses a group
+// that still has members (GROUP_NOT_EMPTY): stop its consumers first. Each group is reported.
+func deleteGroups(ctx context.Context, admin *kafka.AdminClient, groups []string) error {
+	res, err := admin.DeleteConsumerGroups(ctx, groups)
+	if err != nil {
+		return fmt.Errorf("delete groups: %w", err)
+	}
+	var failed []error
+	for _, g := range res.ConsumerGroupResults {
+		if g.Error.Code() != kafka.ErrNoError {
+			failed = append(failed, fmt.Errorf("group %s: %w", g.Group, g.Error))
+			continue
+		}
+		fmt.Printf("group %s: deleted\n", g.Group)
+	}
+	return errors.Join(failed...)
 }
 
 func envOr(name, def string) string {
