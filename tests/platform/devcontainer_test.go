@@ -576,6 +576,11 @@ func checkDevcontainerPins(p devcontainerPins, f devcontainerFacts) []error {
 		}
 	}
 	for _, pkg := range f.CIPackages {
+		// CI's Docker engine is Debian's docker.io; the dev container's comes from the
+		// docker-in-docker Feature, which checkDevcontainerConfig requires.
+		if pkg == "docker.io" {
+			continue
+		}
 		if !slices.Contains(p.Packages, pkg) {
 			fail("CI installs the Debian package %s (.ci/run), the dev container does not", pkg)
 		}
