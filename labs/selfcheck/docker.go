@@ -27,14 +27,12 @@ func dockerChecks(config) ([]check, func()) {
 		{
 			name: "the docker CLI is installed",
 			run:  d.cliInstalled,
-			hint: "install Docker Desktop (macOS, Windows) or Docker Engine (Linux): https://docs.docker.com/get-docker/ ; " +
-				"`make doctor` checks every tool the course needs",
+			hint: hintDockerCLI,
 		},
 		{
 			name: "the Docker daemon answers",
 			run:  d.daemonAnswers,
-			hint: "start Docker Desktop (on Linux: `sudo systemctl start docker`) and wait until `docker version` " +
-				"shows a Server section",
+			hint: hintDockerDaemon,
 		},
 		{
 			name: "the Dockerfile has the targets dev and prod",

@@ -16,4 +16,8 @@ const (
 		"in Tilt, which forwards localhost:5672"
 	hintKafka = "is Kafka running? Locally `make brokers`; in the cluster check the kafka resource in Tilt, " +
 		"which forwards localhost:9092"
+	hintDockerCLI = "install Docker Desktop (macOS, Windows) or Docker Engine (Linux): https://docs.docker.com/get-docker/ ; " +
+		"`make doctor` checks every tool the course needs"
+	hintDockerDaemon = "start Docker Desktop (on Linux: `sudo systemctl start docker`) and wait until `docker version` " +
+		"shows a Server section"
 )

@@ -72,10 +72,11 @@ var stopSignal = scenario{
 func labImage(name string) string     { return "backend-prep-lab/" + name }
 func labContainer(name string) string { return "backend-prep-lab-" + name }
 
-// imageBehaviour is a check of an incident's image: it runs containers of it.
+// imageBehaviour is a check of an incident's image: it gets a container of it whose service
+// answers through its published port.
 type imageBehaviour struct {
 	name string
-	run  func(ctx context.Context, name, image string) (string, error)
+	run  func(ctx context.Context, c *container) (string, error)
 }
 
 // imageChecks are the checks of an incident of step 1: Docker answers, the learner's copy builds
@@ -88,12 +89,12 @@ func imageChecks(name string, behaviours ...imageBehaviour) func(cfg config) ([]
 			{
 				name: "the docker CLI is installed",
 				run:  d.cliInstalled,
-				hint: "install Docker Desktop (macOS, Windows) or Docker Engine (Linux): https://docs.docker.com/get-docker/",
+				hint: hintDockerCLI,
 			},
 			{
 				name: "the Docker daemon answers",
 				run:  d.daemonAnswers,
-				hint: "start Docker Desktop (on Linux: `sudo systemctl start docker`) and wait until `docker version` shows a Server section",
+				hint: hintDockerDaemon,
 			},
 			{
 				name: "labs/_workspace/" + name + " builds into an image",
@@ -114,7 +115,7 @@ func imageChecks(name string, behaviours ...imageBehaviour) func(cfg config) ([]
 					if image == "" {
 						return "", blocked("the image")
 					}
-					return b.run(ctx, name, image)
+					return onContainer(ctx, name, image, b.run)
 				},
 				hint: "make lab ARGS='hint " + name + "' gives one hint at a time",
 			})
@@ -262,9 +263,9 @@ func (c *container) healthz(ctx context.Context, client *http.Client) error {
 	return nil
 }
 
-// answersThroughPublishedPort runs the image with its port published, as step 1 does, and asks
-// the service through it.
-func answersThroughPublishedPort(ctx context.Context, name, image string) (string, error) {
+// onContainer runs a container of image with its port published, as step 1 does, waits until
+// its service answers through that port, hands it to check and removes it.
+func onContainer(ctx context.Context, name, image string, check func(context.Context, *container) (string, error)) (string, error) {
 	c, err := runContainer(ctx, name, image)
 	if err != nil {
 		return "", err
@@ -273,21 +274,18 @@ func answersThroughPublishedPort(ctx context.Context, name, image string) (strin
 	if err := c.ready(ctx); err != nil {
 		return "", err
 	}
+	return check(ctx, c)
+}
+
+// answersThroughPublishedPort is the check of published-port: onContainer has asked the service
+// through the published port, and it answered.
+func answersThroughPublishedPort(_ context.Context, c *container) (string, error) {
 	return "GET " + c.base + "/healthz answered 200", nil
 }
 
 // drainsOnDockerStop starts a checkout, stops the container in the middle of it with docker stop
-// and wants the checkout answered, the log to say the service drained, and exit code 0.
-func drainsOnDockerStop(ctx context.Context, name, image string) (string, error) {
-	c, err := runContainer(ctx, name, image)
-	if err != nil {
-		return "", err
-	}
-	defer removeContainer(context.WithoutCancel(ctx), c.name)
-	if err := c.ready(ctx); err != nil {
-		return "", err
-	}
-
+// and wants the checkout answered and the container to exit 0.
+func drainsOnDockerStop(ctx context.Context, c *container) (string, error) {
 	type answer struct {
 		status string
 		err    error
