@@ -90,14 +90,32 @@ func RepoRoot() string {
 	}
 }
 
-// FreeAddr returns a loopback address with a port nobody listens on right now.
+// handedOut holds every address FreeAddr has returned in this test binary.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// FreeAddr returns a loopback address with a port nobody listens on right now, and one it has
+// not returned before. The port is free only until someone binds it: the kernel may offer a
+// port it just gave to a closed probe listener again, so without the record two services of
+// one stack could be handed the same port and one of them would fail to start.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		require.NoError(t, l.Close())
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
+	}
+	t.Fatal("the kernel offered only loopback ports this test binary already uses")
+	return ""
 }
 
 // UniqueSuffix returns a short random string for names no other run uses.
