@@ -26,8 +26,10 @@
 package platform
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -43,7 +45,15 @@ import (
 // only function in the platform that exits the process: with status 1 and a one-line message on
 // stderr when the configuration is bad, with 1 when start or stop fails, and by returning (status
 // 0) after a clean stop.
+//
+// With the single argument "healthcheck", Run does not start the service: it asks the admin
+// server of the one already running (ADMIN_ADDR) whether it is ready and exits 0 if so, else 1
+// with the reason on stderr. That is a container health check for an image without a shell
+// or curl (Compose's `healthcheck: test: ["CMD", "/server", "healthcheck"]`).
 func Run[C config.Service](name string, opts ...fx.Option) {
+	if len(os.Args) > 1 {
+		os.Exit(command(name, os.Args[1:]))
+	}
 	app, err := New[C](name, opts...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
@@ -87,4 +97,28 @@ func Options[C config.Service](cfg C, log *zap.Logger) fx.Option {
 		tracing.Module, // first, so that it stops last
 		admin.Module,
 	)
+}
+
+// HealthcheckTimeout bounds `<service> healthcheck`: the admin server's /readyz answers within
+// admin.DefaultCheckTimeout, so this leaves it a second more.
+const HealthcheckTimeout = admin.DefaultCheckTimeout + time.Second
+
+// command runs the one subcommand a service binary has, healthcheck, and returns the exit code.
+func command(name string, args []string) int {
+	if len(args) != 1 || args[0] != "healthcheck" {
+		fmt.Fprintf(os.Stderr, "%s: unknown arguments %q; the only one is \"healthcheck\" (configuration comes from the environment)\n", name, args)
+		return 2
+	}
+	base, err := config.Load[config.Base]()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s healthcheck: %v\n", name, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), HealthcheckTimeout)
+	defer cancel()
+	if err := admin.ProbeReady(ctx, base.AdminAddr); err != nil {
+		fmt.Fprintf(os.Stderr, "%s healthcheck: not ready: %v\n", name, err)
+		return 1
+	}
+	return 0
 }

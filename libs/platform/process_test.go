@@ -225,3 +225,47 @@ func TestProcessFailsWhenAPortIsTaken(t *testing.T) {
 	failed := p.logs.find(t, "start failed", time.Second)
 	assert.Contains(t, failed["error"], "address already in use")
 }
+
+// healthcheck runs `testapp healthcheck` with env and returns its exit code and stderr.
+func healthcheck(t *testing.T, env ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(testapp(t), "healthcheck")
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// `<service> healthcheck` is a container health check for an image with no shell: 0 while the
+// service it probes is ready, 1 with a reason once it is gone, 2 for arguments it does not know.
+func TestProcessHealthcheck(t *testing.T) {
+	p := start(t)
+	adminAddr := p.logs.find(t, "admin server listening", 30*time.Second)["addr"].(string)
+	_, port, err := net.SplitHostPort(adminAddr)
+	require.NoError(t, err)
+
+	code, stderr := healthcheck(t, "ADMIN_ADDR=:"+port)
+	assert.Equal(t, 0, code, "a ready service, probed on loopback from ADMIN_ADDR's port alone: %s", stderr)
+	assert.Empty(t, stderr)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.wait(t, 20*time.Second))
+	code, stderr = healthcheck(t, "ADMIN_ADDR="+adminAddr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "testapp healthcheck: not ready: GET http://"+adminAddr+"/readyz")
+
+	code, stderr = healthcheck(t, "ADMIN_ADDR=nonsense")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "ADMIN_ADDR")
+
+	cmd := exec.Command(testapp(t), "serve")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode())
+	assert.Contains(t, string(out), `the only one is "healthcheck"`)
+}
