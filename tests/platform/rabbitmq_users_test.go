@@ -112,7 +112,11 @@ func secretFile(t *testing.T, objects []platform.Object, spec *corev1.PodSpec, c
 			}
 			o, ok := platform.Find(objects, "Secret", v.Secret.SecretName)
 			require.True(t, ok, "no Secret %q", v.Secret.SecretName)
-			value, ok := o.Obj.(*corev1.Secret).StringData[path.Base(p)]
+			secret := o.Obj.(*corev1.Secret)
+			value, ok := secret.StringData[path.Base(p)]
+			if data, generated := secret.Data[path.Base(p)]; generated {
+				value, ok = string(data), true
+			}
 			require.True(t, ok, "Secret %q has no key %q", v.Secret.SecretName, path.Base(p))
 			require.NotNil(t, v.Secret.DefaultMode)
 			assert.Equal(t, int32(0o440), *v.Secret.DefaultMode, "only the pod's group reads %s", p)
