@@ -78,11 +78,16 @@ RUN --mount=type=cache,target=/home/app/.cache/go-build,uid=65532,gid=65532 \
         -ldflags '-s -w -linkmode external -extldflags "-static"' -o /app/server . ; \
     else \
       CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o /app/server . ; \
-    fi
+    fi \
+ && mkdir /app/state
 
 # ---------------------------------------------------------------------------------------
 # prod: no shell, no package manager, no root.
 FROM ${RUNTIME_IMAGE} AS prod
 COPY --from=build /app/server /server
+# The one directory the service may write to. Docker fills an empty named volume from the
+# image's directory at the mount point, owner included, so a volume mounted here is writable
+# without root: Compose keeps the notifier's journal in one (compose.yaml).
+COPY --from=build --chown=65532:65532 /app/state/ /var/lib/backend-prep/
 USER 65532:65532
 ENTRYPOINT ["/server"]

@@ -160,6 +160,20 @@ up: doctor ## Kind cluster + local registry + tilt up (TILT_ARGS=--kafka-ui adds
 down: ## tilt down, delete the cluster and the registry.
 	scripts/cluster-down
 
+# Compose v2's `up --wait`: detached, returns once every container is running and healthy, fails
+# when one turns unhealthy or the timeout (seconds) passes (docs.docker.com, docker compose up).
+COMPOSE_WAIT_TIMEOUT ?= 300
+
+.PHONY: compose-up
+compose-up: ## The whole system under Docker Compose (compose.yaml): build the images, start, wait until healthy.
+	@docker compose version >/dev/null 2>&1 || { echo 'compose-up needs Docker Compose v2 (`docker compose`): https://docs.docker.com/compose/install/' >&2; exit 1; }
+	docker compose up --build --wait --wait-timeout $(COMPOSE_WAIT_TIMEOUT)
+	docker compose ps
+
+.PHONY: compose-down
+compose-down: ## Stop and remove Compose's containers and network (its volumes stay: docker compose down --volumes).
+	docker compose down
+
 .PHONY: images
 images: ## Build the release (prod) image of every service.
 	@for s in $(SERVICES); do echo "docker build --target prod -> backend-prep/$$s:prod"; \
