@@ -50,7 +50,10 @@ var rules = []rule{
 	// Docker.
 	r(`^docker `, docker),
 	r(`^make images$`, docker),
+	r(`^make compose-(up|down)$`, docker+"; tests/platform loads compose.yaml with compose-go and checks it against the manifests (TestCompose…)"),
 	on("01-docker.md", `^go mod download$`, "a step of the Dockerfile the page explains: it runs inside `docker build`, which "+docker),
+	on("01-docker.md", `^make stop$`, "frees make run's ports for Compose; TestMakeRun (tests/docs) runs it against make run"),
+	on("01-docker.md", `^curl -sS localhost:8081/v1/stats$`, "asks analytics under Compose, which "+docker+"; 04-kafka.md runs it against the process"),
 	on("01-docker.md", `^grpcurl -plaintext localhost:50051 list$`, "talks to the container of `docker run`, which "+docker+"; 05-grpc.md runs it against the process"),
 	// The self-checks.
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+" (step 1 also needs a Docker engine)"),
