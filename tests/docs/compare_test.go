@@ -22,6 +22,7 @@ var masks = []struct {
 	{regexp.MustCompile(`\d\d:\d\d:\d\d(\.\d+)?Z`), "<time>"},
 	{regexp.MustCompile(`(?m)^Date: .*$`), "Date: <date>"},
 	{regexp.MustCompile(`(?m)^X-Request-Id: \S+$`), "X-Request-Id: <id>"},
+	{regexp.MustCompile(`(?m)^Served-By: .+$`), "Served-By: <host>"}, // the host name of whoever runs it
 	{regexp.MustCompile(`traceparent=00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]`), "traceparent=<traceparent>"},
 	{regexp.MustCompile(`\b\d+m\d+(\.\d+)?s\b`), "<duration>"}, // time's "0m2.025s"
 	{regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s)\b`), "<duration>"},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,19 @@ func TestRequestID(t *testing.T) {
 		require.NotEmpty(t, entries)
 		assert.Equal(t, "client-chosen-7", entries[len(entries)-1].ContextMap()["request_id"])
 	})
+}
+
+// Every answer names the host that gave it, the problem responses of errors too.
+func TestServedByNamesTheHost(t *testing.T) {
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	srv := startServer(t, echoRequestID)
+
+	for path, status := range map[string]int{"/id": http.StatusOK, "/nowhere": http.StatusNotFound} {
+		resp := do(t, http.MethodGet, srv.url+path, nil)
+		assert.Equal(t, status, resp.status, path)
+		assert.Equal(t, host, resp.header.Get(httpserver.ServedByHeader), path)
+	}
 }
 
 func TestAccessLog(t *testing.T) {

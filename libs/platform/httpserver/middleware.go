@@ -3,6 +3,7 @@ package httpserver
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 //
 //  0. tracing — a server span per request (otelhttp), a child of the caller's span when the
 //     request carries a W3C traceparent, named after the route template once routed;
-//  1. request ID — X-Request-Id from the client or a new one, echoed in the response and put in
+//  1. served by — the Served-By response header names the host that answered (see ServedByHeader);
+//     request ID — X-Request-Id from the client or a new one, echoed in the response and put in
 //     the request context (logging.RequestID, logging.FromContext);
 //  2. metrics — http_requests_total and http_request_duration_seconds by method, route template
 //     and status, registered on reg;
@@ -42,6 +44,7 @@ func New(log *zap.Logger, reg prometheus.Registerer) (*echo.Echo, error) {
 	e.Use(
 		echo.WrapMiddleware(otelhttp.NewMiddleware("http.server")),
 		nameSpan,
+		servedBy(),
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 			RequestIDHandler: func(c echo.Context, id string) {
 				c.SetRequest(c.Request().WithContext(logging.WithRequestID(c.Request().Context(), id)))
@@ -72,6 +75,26 @@ func nameSpan(next echo.HandlerFunc) echo.HandlerFunc {
 			span.SetAttributes(semconv.HTTPRoute(route))
 		}
 		return err
+	}
+}
+
+// ServedByHeader is the response header that names the host that answered: os.Hostname, which
+// in Kubernetes is the pod's name and under Docker the container's ID. Behind a Service or a
+// Gateway with several replicas, it shows how the requests spread. (No "X-" prefix: RFC 6648.)
+const ServedByHeader = "Served-By"
+
+// servedBy sets ServedByHeader on every response, error responses included; without a host name
+// it sets nothing.
+func servedBy() echo.MiddlewareFunc {
+	host, err := os.Hostname()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if err != nil || host == "" {
+			return next
+		}
+		return func(c echo.Context) error {
+			c.Response().Header().Set(ServedByHeader, host)
+			return next(c)
+		}
 	}
 }
 
