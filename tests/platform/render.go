@@ -15,18 +15,34 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 )
 
 // Object is one decoded Kubernetes object.
 type Object struct {
-	Kind      string
-	Name      string
-	Namespace string
-	Obj       runtime.Object
+	APIVersion string // group/version, or version for the core group
+	Kind       string
+	Name       string
+	Namespace  string
+	Obj        runtime.Object
+	// JSON is the document as rendered, converted to JSON: what kubectl sends, before any
+	// decoding fills in defaults or drops what a Go type does not know.
+	JSON []byte
+}
+
+// Group is the object's API group, "" for the core group.
+func (o Object) Group() string {
+	gv, err := schema.ParseGroupVersion(o.APIVersion)
+	if err != nil {
+		return ""
+	}
+	return gv.Group
 }
 
 // String names the object the way kubectl does: kind/namespace/name.
@@ -38,7 +54,9 @@ func (o Object) String() string {
 }
 
 // scheme knows the API groups the manifests may use. An object of any other kind
-// fails to decode, so a typo in apiVersion or kind cannot slip through.
+// fails to decode, so a typo in apiVersion or kind cannot slip through. Besides the
+// Kubernetes API: the Gateway API's standard types, and the one Envoy Gateway kind the
+// manifests use, EnvoyProxy, as the small type of envoyproxy.go.
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
@@ -48,6 +66,8 @@ var scheme = func() *runtime.Scheme {
 		networkingv1.AddToScheme,
 		policyv1.AddToScheme,
 		rbacv1.AddToScheme,
+		gatewayv1.Install,
+		addEnvoyProxy,
 	} {
 		if err := add(s); err != nil {
 			panic(err) // registering built-in API types cannot fail
@@ -102,11 +122,18 @@ func DecodeStrict(stream []byte) ([]Object, error) {
 			errs = append(errs, fmt.Errorf("document %d: %w", i, err))
 			continue
 		}
+		asJSON, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("document %d: %w", i, err))
+			continue
+		}
 		objects = append(objects, Object{
-			Kind:      gvk.Kind,
-			Name:      meta.GetName(),
-			Namespace: meta.GetNamespace(),
-			Obj:       obj,
+			APIVersion: gvk.GroupVersion().String(),
+			Kind:       gvk.Kind,
+			Name:       meta.GetName(),
+			Namespace:  meta.GetNamespace(),
+			Obj:        obj,
+			JSON:       asJSON,
 		})
 	}
 	return objects, errors.Join(errs...)
