@@ -51,8 +51,8 @@ import (
 // with the reason on stderr. That is a container health check for an image without a shell
 // or curl (Compose's `healthcheck: test: ["CMD", "/server", "healthcheck"]`).
 func Run[C config.Service](name string, opts ...fx.Option) {
-	if len(os.Args) > 1 {
-		os.Exit(command(name, os.Args[1:]))
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(name))
 	}
 	app, err := New[C](name, opts...)
 	if err != nil {
@@ -103,12 +103,9 @@ func Options[C config.Service](cfg C, log *zap.Logger) fx.Option {
 // admin.DefaultCheckTimeout, so this leaves it a second more.
 const HealthcheckTimeout = admin.DefaultCheckTimeout + time.Second
 
-// command runs the one subcommand a service binary has, healthcheck, and returns the exit code.
-func command(name string, args []string) int {
-	if len(args) != 1 || args[0] != "healthcheck" {
-		fmt.Fprintf(os.Stderr, "%s: unknown arguments %q; the only one is \"healthcheck\" (configuration comes from the environment)\n", name, args)
-		return 2
-	}
+// healthcheck is `<service> healthcheck`: it returns the exit code. Other arguments are ignored,
+// as they always were (a test binary re-executing itself as the service passes its own flags).
+func healthcheck(name string) int {
 	base, err := config.Load[config.Base]()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s healthcheck: %v\n", name, err)
