@@ -59,6 +59,7 @@ var (
 	flagSeed     = flag.Bool("seed", true, "include the seed-style baseline (a new broker connection per order, no confirm)")
 	flagLogLevel = flag.String("log-level", "info", "LOG_LEVEL of the services the bench starts: info (as shipped, an access log line per request) or warn, to see what the access log costs")
 	flagTarget   = flag.String("target", "local", "local: a system of the bench's own on this machine; cluster: the system of make up, through its port-forwards (ceilings and fronts only)")
+	flagAPI      = flag.String("api", "127.0.0.1:8080", "with -target cluster: order-api's address; the default, Tilt's port-forward, reaches one pod, the Gateway's host port (127.0.0.1:8000) every replica")
 	flagLevels   = flag.String("log-levels", "", "compare order-api with each LOG_LEVEL, e.g. info,warn (warn: no access log line per request)")
 	flagLinger   = flag.String("linger", "", "compare order-api with each Kafka linger (KAFKA_LINGER), e.g. 0s,5ms,20ms")
 	flagChannels = flag.String("channels", "", "compare order-api with each number of RabbitMQ confirm channels (RABBITMQ_PUBLISHER_CHANNELS), e.g. 1,8,32")
@@ -125,6 +126,11 @@ func parseSettings(tb testing.TB) settings {
 	}
 	switch *flagTarget {
 	case "local":
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "api" {
+				tb.Fatalf("bench: -api names the cluster's order-api: -target cluster only")
+			}
+		})
 	case "cluster":
 		// The consumers and the rebuild stop and start services; the cluster's are Tilt's.
 		s.cluster, s.seed = true, false

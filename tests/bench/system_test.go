@@ -227,7 +227,7 @@ func clusterSystem(b *testing.B) *system {
 	}
 	sys := &system{
 		cluster: true, kafka: kafkaAddr, amqp: amqpURL, suffix: stack.UniqueSuffix(), binDir: b.TempDir(),
-		apiAddr: "127.0.0.1:8080", statsAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:50051",
+		apiAddr: *flagAPI, statsAddr: "127.0.0.1:8081", grpcAddr: "127.0.0.1:50051",
 		admin: map[string]string{
 			"order-api": "127.0.0.1:9101", "validator": "127.0.0.1:9102",
 			"notifier": "127.0.0.1:9103", "analytics": "127.0.0.1:9104",
@@ -239,8 +239,11 @@ func clusterSystem(b *testing.B) *system {
 		}
 	}
 	sys.fronts = []*front{{name: "order-api", addr: sys.apiAddr}}
-	progress("against the cluster: order-api %s, validator %s, Kafka %s; every request passes kubectl port-forward, "+
-		"which costs CPU of its own on this machine", sys.apiAddr, sys.grpcAddr, sys.kafka)
+	if _, _, err := stack.Get(sys.apiAddr, "/v1/orders/none"); err != nil {
+		b.Fatalf("order-api does not answer on %s (-api): %v", sys.apiAddr, err)
+	}
+	progress("against the cluster: order-api %s, validator %s, Kafka %s; every request passes kubectl port-forward "+
+		"or the Gateway, which cost CPU of their own on this machine", sys.apiAddr, sys.grpcAddr, sys.kafka)
 	return sys
 }
 
