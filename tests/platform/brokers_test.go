@@ -224,6 +224,20 @@ func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
 		return platform.Pod{Namespace: namespace, NamespaceLabels: nsLabels, Labels: map[string]string{"app.kubernetes.io/name": name}}
 	}
 	outsider := platform.Pod{Namespace: "default", NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "default"}, Labels: map[string]string{"app.kubernetes.io/name": "order-api"}}
+	// The proxy of the Gateway "public", as Envoy Gateway v1.9.1 labels it, in its namespace.
+	gatewayProxy := func(gateway string) platform.Pod {
+		return platform.Pod{
+			Namespace:       "envoy-gateway-system",
+			NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": "envoy-gateway-system"},
+			Labels: map[string]string{
+				"app.kubernetes.io/name":                         "envoy",
+				"app.kubernetes.io/component":                    "proxy",
+				"app.kubernetes.io/managed-by":                   "envoy-gateway",
+				"gateway.envoyproxy.io/owning-gateway-name":      gateway,
+				"gateway.envoyproxy.io/owning-gateway-namespace": namespace,
+			},
+		}
+	}
 	cases := []struct {
 		from    platform.Pod
 		fromArg string
@@ -266,6 +280,15 @@ func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
 		{pod("order-api"), "order-api", "prometheus", 9090, false},
 		{outsider, "another namespace", "prometheus", 9090, false},
 		{outsider, "another namespace", "grafana", 3000, false},
+		// The Gateway's proxy: the two HTTP APIs it routes to, nothing else.
+		{gatewayProxy("public"), "the Gateway's proxy", "order-api", 8080, true},
+		{gatewayProxy("public"), "the Gateway's proxy", "analytics", 8081, true},
+		{gatewayProxy("public"), "the Gateway's proxy", "order-api", 9090, false},
+		{gatewayProxy("public"), "the Gateway's proxy", "analytics", 9090, false},
+		{gatewayProxy("public"), "the Gateway's proxy", "validator", 50051, false},
+		{gatewayProxy("public"), "the Gateway's proxy", "kafka", 29092, false},
+		{gatewayProxy("public"), "the Gateway's proxy", "rabbitmq", 15672, false},
+		{gatewayProxy("public"), "the Gateway's proxy", "jaeger", 16686, false},
 	}
 	for _, tc := range cases {
 		verdict := "may not"
@@ -276,6 +299,22 @@ func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
 			assert.Equal(t, tc.allowed, platform.IngressAllowed(objects, tc.from, pod(tc.to), tc.port))
 		})
 	}
+	// allow-order-api-http and allow-analytics-http admit every client on the HTTP ports today;
+	// the Gateway's own policies must let its proxy through without them, and only its proxy.
+	t.Run("the Gateway's path does not rest on the open HTTP policies", func(t *testing.T) {
+		var narrowed []platform.Object
+		for _, o := range objects {
+			if o.Kind != "NetworkPolicy" || (o.Name != "allow-order-api-http" && o.Name != "allow-analytics-http") {
+				narrowed = append(narrowed, o)
+			}
+		}
+		require.Len(t, narrowed, len(objects)-2)
+		assert.True(t, platform.IngressAllowed(narrowed, gatewayProxy("public"), pod("order-api"), 8080))
+		assert.True(t, platform.IngressAllowed(narrowed, gatewayProxy("public"), pod("analytics"), 8081))
+		assert.False(t, platform.IngressAllowed(narrowed, gatewayProxy("public"), pod("order-api"), 8081))
+		assert.False(t, platform.IngressAllowed(narrowed, gatewayProxy("another-gateway"), pod("order-api"), 8080), "another Gateway's proxy")
+		assert.False(t, platform.IngressAllowed(narrowed, outsider, pod("order-api"), 8080))
+	})
 	t.Run("without the policies everything would be allowed", func(t *testing.T) {
 		var withoutPolicies []platform.Object
 		for _, o := range objects {

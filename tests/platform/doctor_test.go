@@ -116,4 +116,17 @@ func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 		assert.Contains(t, out, "FAIL  localhost:"+port+" is taken by ")
 		assert.Contains(t, out, fmt.Sprintf("(pid %d)", os.Getpid()), "the doctor should name the process that holds the port")
 	})
+
+	t.Run("the Gateway's port is taken", func(t *testing.T) {
+		port := scriptSetting(t, "doctor", "GATEWAY_PORT")
+		l, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Skipf("localhost:%s is already taken on this machine: %v", port, err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		out, err := runDoctor(t, fakeTools(t, minKind, kubectl(0), minTilt))
+		require.Error(t, err, "the doctor passed with localhost:%s taken:\n%s", port, out)
+		assert.Contains(t, out, "FAIL  localhost:"+port+" is taken by ")
+		assert.Contains(t, out, "kind publishes the Gateway there")
+	})
 }

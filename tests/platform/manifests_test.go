@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,14 +11,19 @@ import (
 	"github.com/backend-prep/backend-prep/tests/platform"
 )
 
-// The kustomizations the repository ships: the hardened base, what Tilt deploys, and
-// the optional Kafka UI and metrics (Prometheus and Grafana).
+// The kustomizations the repository ships: the hardened base, what Tilt deploys, the
+// cluster's own objects (the GatewayClass), and the optional Kafka UI and metrics
+// (Prometheus and Grafana).
 var kustomizations = []string{
 	"manifests/base",
 	"manifests/overlays/dev",
+	"manifests/cluster",
 	"manifests/optional/kafka-ui",
 	"manifests/optional/observability",
 }
+
+// clusterScoped are the kinds of the manifests that belong to no namespace.
+var clusterScoped = []string{"Namespace", "GatewayClass"}
 
 // Brokers run images that write to their root filesystem at start-up.
 var brokerWritableRoot = map[string]string{
@@ -46,7 +52,9 @@ func TestManifestsRenderAndDecodeStrictlyIntoKubernetesTypes(t *testing.T) {
 			objects := rendered(t, dir)
 			require.NotEmpty(t, objects)
 			for _, o := range objects {
-				if o.Kind != "Namespace" {
+				if slices.Contains(clusterScoped, o.Kind) {
+					assert.Empty(t, o.Namespace, "%s is cluster-scoped", o)
+				} else {
 					assert.Equal(t, "backend-prep", o.Namespace, "%s is outside the backend-prep namespace", o)
 				}
 			}

@@ -135,6 +135,7 @@ func TestTiltResourcesAreLabelledAndForwardTheDesignedPorts(t *testing.T) {
 		{"order-api", "services", []int{8080}},
 		{"notifier", "services", nil},
 		{"analytics", "services", []int{8081}},
+		{"gateway", "infra", nil},
 		{"unit-tests", "tools", nil},
 	}
 	for _, tc := range cases {
@@ -331,7 +332,8 @@ func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
 
 // docs/platform.md tells a learner what `make up` shows: the resources under each label
 // of the Tilt UI and what is reachable from the laptop. Both tables must say what the
-// Tiltfile does, with the Kafka UI and the metrics (--observability) on.
+// Tiltfile does, with the Kafka UI and the metrics (--observability) on, and what kind
+// publishes (the Gateway).
 func TestPlatformDocListsTheTiltResourcesAndPorts(t *testing.T) {
 	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true, "observability": true}})
 	require.NoError(t, err)
@@ -345,6 +347,15 @@ func TestPlatformDocListsTheTiltResourcesAndPorts(t *testing.T) {
 		}
 		for _, pf := range res.PortForwards {
 			ports = append(ports, strconv.Itoa(pf.Local))
+		}
+	}
+
+	// And the port kind publishes for the Gateway (kind/cluster.yaml).
+	cluster, err := platform.ReadKindConfig(filepath.Join(repoRoot(t), "kind", "cluster.yaml"))
+	require.NoError(t, err)
+	for _, node := range cluster.Nodes {
+		for _, m := range node.ExtraPortMappings {
+			ports = append(ports, strconv.Itoa(int(m.HostPort)))
 		}
 	}
 
