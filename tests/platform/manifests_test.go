@@ -17,6 +17,7 @@ import (
 var kustomizations = []string{
 	"manifests/base",
 	"manifests/overlays/dev",
+	"manifests/overlays/autoscale",
 	"manifests/cluster",
 	"manifests/optional/kafka-ui",
 	"manifests/optional/observability",
@@ -32,13 +33,14 @@ var brokerWritableRoot = map[string]string{
 }
 
 // hardening returns the exemptions allowed in a render: the dev overlay also lets the
-// services write, because live updates rebuild the binary inside the container.
+// services write, because live updates rebuild the binary inside the container (the
+// autoscale overlay is the dev overlay plus an autoscaler).
 func hardening(dir string) platform.Hardening {
 	rules := platform.Hardening{WritableRoot: map[string]string{}}
 	for k, v := range brokerWritableRoot {
 		rules.WritableRoot[k] = v
 	}
-	if dir == "manifests/overlays/dev" {
+	if dir == "manifests/overlays/dev" || dir == "manifests/overlays/autoscale" {
 		for _, s := range []string{"order-api", "validator", "notifier", "analytics"} {
 			rules.WritableRoot[s] = "live update compiles inside the container"
 		}

@@ -332,10 +332,10 @@ func TestTiltReleaseTableHoldsReleaseNumbers(t *testing.T) {
 
 // docs/platform.md tells a learner what `make up` shows: the resources under each label
 // of the Tilt UI and what is reachable from the laptop. Both tables must say what the
-// Tiltfile does, with the Kafka UI and the metrics (--observability) on, and what kind
+// Tiltfile does, with the Kafka UI, the metrics (--observability) and --autoscale on, and what kind
 // publishes (the Gateway).
 func TestPlatformDocListsTheTiltResourcesAndPorts(t *testing.T) {
-	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true, "observability": true}})
+	run, err := platform.ExecTiltfile(filepath.Join(repoRoot(t), "Tiltfile"), platform.TiltOptions{Flags: map[string]any{"kafka-ui": true, "observability": true, "autoscale": true}})
 	require.NoError(t, err)
 	resources, _, errs := run.Assemble()
 	require.Empty(t, errs)
