@@ -45,6 +45,7 @@ var rules = []rule{
 	r(`^kubectl `, cluster),
 	r(`^export RABBITMQ_URL="\$\(kubectl `, cluster),
 	r(`^make (up|down)\b`, cluster),
+	r(`^make bench-cluster\b`, cluster+"; make bench runs the same benchmark against a system of its own (.ci/run)"),
 	r(`^make doctor$`, "checks the tools of the Kind path (a running Docker engine, kind, kubectl, tilt), which this machine cannot have; tests/platform checks its syntax (bash -n)"),
 	on("02-kubernetes.md", `^curl -sS localhost:9101/readyz$`, cluster+" (through Tilt's port-forward; 06-system.md runs it against the processes)"),
 	// Docker.
