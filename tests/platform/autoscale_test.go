@@ -11,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	kustypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/backend-prep/backend-prep/tests/platform"
 )
@@ -89,10 +91,41 @@ func TestAutoscaleOptionInstallsMetricsServer(t *testing.T) {
 	assert.NotZero(t, info.Mode()&0o111, "executable")
 	out, err := exec.Command("bash", "-n", filepath.Join(root, cmd)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Equal(t, "v0.9.1", scriptSetting(t, "metrics-server", "METRICS_SERVER_VERSION"))
+	script, err := os.ReadFile(filepath.Join(root, cmd))
+	require.NoError(t, err)
+	assert.Contains(t, string(script), `apply --server-side -k "$ROOT/manifests/metrics-server"`)
 
 	for _, o := range tiltfile(t).Objects {
 		assert.NotEqual(t, "HorizontalPodAutoscaler", o.Kind, "without --autoscale nothing autoscales")
 	}
 	assert.Nil(t, tiltfile(t).Resource("metrics-server"))
+}
+
+// metrics-server comes from its pinned release, with the flag Kind's self-signed kubelet
+// certificates need written into the applied manifest: a patch applied afterwards would own the
+// args list and make the next apply conflict.
+func TestMetricsServerIsItsPinnedReleaseWithKindsFlag(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "manifests", "metrics-server", "kustomization.yaml"))
+	require.NoError(t, err)
+	var k kustypes.Kustomization
+	require.NoError(t, yaml.UnmarshalStrict(b, &k))
+	assert.Equal(t, []string{"https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.9.1/components.yaml"}, k.Resources)
+	assert.Empty(t, k.Namespace, "its objects stay in kube-system")
+
+	require.Len(t, k.Patches, 1)
+	p := k.Patches[0]
+	require.NotNil(t, p.Target)
+	assert.Equal(t, "Deployment", p.Target.Kind)
+	assert.Equal(t, "metrics-server", p.Target.Name)
+	assert.Equal(t, "kube-system", p.Target.Namespace)
+	var ops []struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value string `json:"value"`
+	}
+	require.NoError(t, yaml.UnmarshalStrict([]byte(p.Patch), &ops))
+	require.Len(t, ops, 1)
+	assert.Equal(t, "add", ops[0].Op)
+	assert.Equal(t, "/spec/template/spec/containers/0/args/-", ops[0].Path)
+	assert.Equal(t, "--kubelet-insecure-tls", ops[0].Value)
 }
