@@ -163,10 +163,15 @@ down: ## tilt down, delete the cluster and the registry.
 # Compose v2's `up --wait`: detached, returns once every container is running and healthy, fails
 # when one turns unhealthy or the timeout (seconds) passes (docs.docker.com, docker compose up).
 COMPOSE_WAIT_TIMEOUT ?= 300
+COMPOSE_MOUNTED := compose/secrets manifests/overlays/dev/rabbitmq-definitions.json manifests/base/rabbitmq/30-backend-prep.conf
 
 .PHONY: compose-up
 compose-up: ## The whole system under Docker Compose (compose.yaml): build the images, start, wait until healthy.
 	@docker compose version >/dev/null 2>&1 || { echo 'compose-up needs Docker Compose v2 (`docker compose`): https://docs.docker.com/compose/install/' >&2; exit 1; }
+	@# Compose bind-mounts these into containers whose users are not you: they must be readable by others.
+	@unreadable="$$(find $(COMPOSE_MOUNTED) -type f ! -perm -o=r)"; if [ -n "$$unreadable" ]; then \
+	  echo "compose-up: the containers read these files as users of their own, and they are not readable by others:" >&2; \
+	  printf '  %s\n' $$unreadable >&2; echo "  chmod o+r them (a checkout made with a strict umask)" >&2; exit 1; fi
 	docker compose up --build --wait --wait-timeout $(COMPOSE_WAIT_TIMEOUT)
 	docker compose ps
 

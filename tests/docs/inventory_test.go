@@ -14,12 +14,12 @@ import (
 
 // Every command the course shows is accounted for: TestCoursePages runs it against real
 // brokers and compares what it prints with what the page shows, or one of the rules below
-// names the test that runs it, or says why it cannot run here.
+// names the test that runs it, or says why it cannot run in CI.
 
 // Why a command is not run by TestCoursePages.
 const (
-	cluster = "needs the Kind cluster of `make up`: Kind and Tilt cannot run here (no registry to pull node and broker images from)"
-	docker  = "needs a Docker engine with base images (golang:alpine, distroless) pulled from a registry; none is reachable here"
+	cluster = "needs the Kind cluster of `make up`: Kind and Tilt cannot run in CI (no registry to pull node and broker images from)"
+	docker  = "needs a Docker engine with base images (golang:alpine, distroless) pulled from a registry; CI reaches none"
 	network = "downloads from the internet (@latest, external installers); the pinned equivalent runs in CI"
 )
 
