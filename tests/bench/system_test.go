@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -239,12 +240,33 @@ func clusterSystem(b *testing.B) *system {
 		}
 	}
 	sys.fronts = []*front{{name: "order-api", addr: sys.apiAddr}}
-	if _, _, err := stack.Get(sys.apiAddr, "/v1/orders/none"); err != nil {
-		b.Fatalf("order-api does not answer on %s (-api): %v", sys.apiAddr, err)
+	if err := isOrderAPI(sys.apiAddr); err != nil {
+		b.Fatalf("-api %s: %v", sys.apiAddr, err)
 	}
 	progress("against the cluster: order-api %s, validator %s, Kafka %s; every request passes kubectl port-forward "+
 		"or the Gateway, which cost CPU of their own on this machine", sys.apiAddr, sys.grpcAddr, sys.kafka)
 	return sys
+}
+
+// isOrderAPI tells whether addr is order-api, directly or through a Gateway or port-forward:
+// its responses, problems included, name the pod in Served-By. A proxy's own answer (a Gateway's
+// 404 for a route that is not attached, its 500 for a backend that does not resolve) does not.
+func isOrderAPI(addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/orders/none", http.NoBody)
+	if err != nil {
+		return err
+	}
+	res, err := stack.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("no answer: %w", err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	if res.Header.Get("Served-By") == "" {
+		return fmt.Errorf("answered %s without a Served-By header: not order-api (is the Gateway's route attached?)", res.Status)
+	}
+	return nil
 }
 
 func progress(format string, args ...any) {
