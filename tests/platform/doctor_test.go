@@ -120,10 +120,14 @@ func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 	t.Run("the Gateway's port is taken", func(t *testing.T) {
 		port := scriptSetting(t, "doctor", "GATEWAY_PORT")
 		l, err := net.Listen("tcp", "127.0.0.1:"+port)
-		if err != nil {
+		switch {
+		case err == nil:
+			t.Cleanup(func() { _ = l.Close() })
+		case os.Getenv("CI") != "true":
+			// A laptop's running cluster may hold it, which the doctor rightly accepts.
 			t.Skipf("localhost:%s is already taken on this machine: %v", port, err)
 		}
-		t.Cleanup(func() { _ = l.Close() })
+		// In CI, taken by this test or by something else: either way the doctor must say so.
 		out, err := runDoctor(t, fakeTools(t, minKind, kubectl(0), minTilt))
 		require.Error(t, err, "the doctor passed with localhost:%s taken:\n%s", port, out)
 		assert.Contains(t, out, "FAIL  localhost:"+port+" is taken by ")
