@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -79,9 +80,17 @@ func run() error {
 			break
 		}
 		if err != nil {
-			cancel() // stops the sender too
+			ended := ctx.Err() // before cancel: did our deadline or Ctrl-C end the stream?
+			cancel()           // stops the sender too
 			st := status.Convert(err)
-			err = fmt.Errorf("after %d quote(s): %s: %s", quotes, st.Code(), st.Message())
+			msg := st.Message()
+			if ended != nil && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled) {
+				// Both sides hold the deadline, and the one that notices first words it: the
+				// client "context deadline exceeded", the server's reset "stream terminated by
+				// RST_STREAM with error code: CANCEL". Say what ended it here, the same each time.
+				msg = ended.Error()
+			}
+			err = fmt.Errorf("after %d quote(s): %s: %s", quotes, st.Code(), msg)
 			if sendErr := <-sent; sendErr != nil && status.Code(sendErr) != st.Code() {
 				err = errors.Join(err, sendErr) // a failure of its own, not this one seen again
 			}
