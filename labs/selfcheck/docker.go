@@ -21,8 +21,9 @@ type dockerRun struct {
 	daemon bool // the Docker daemon answered
 }
 
-func dockerChecks(config) ([]check, func()) {
-	d := &dockerRun{}
+// daemonChecks are the first two checks of every step-1 check list: the CLI is there and the
+// daemon answers. The checks after them need both.
+func (d *dockerRun) daemonChecks() []check {
 	return []check{
 		{
 			name: "the docker CLI is installed",
@@ -34,6 +35,12 @@ func dockerChecks(config) ([]check, func()) {
 			run:  d.daemonAnswers,
 			hint: hintDockerDaemon,
 		},
+	}
+}
+
+func dockerChecks(config) ([]check, func()) {
+	d := &dockerRun{}
+	return append(d.daemonChecks(), []check{
 		{
 			name: "the Dockerfile has the targets dev and prod",
 			run:  d.dockerfileStages,
@@ -46,7 +53,7 @@ func dockerChecks(config) ([]check, func()) {
 			hint: "`make images` builds the prod image of each service (backend-prep/<service>:prod); " +
 				"`make up` has Tilt build the dev images",
 		},
-	}, func() {}
+	}...), func() {}
 }
 
 func (d *dockerRun) cliInstalled(context.Context) (string, error) {

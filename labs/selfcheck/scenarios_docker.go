@@ -85,17 +85,7 @@ func imageChecks(name string, behaviours ...imageBehaviour) func(cfg config) ([]
 	return func(config) ([]check, func()) {
 		d := &dockerRun{}
 		var image string
-		checks := []check{
-			{
-				name: "the docker CLI is installed",
-				run:  d.cliInstalled,
-				hint: hintDockerCLI,
-			},
-			{
-				name: "the Docker daemon answers",
-				run:  d.daemonAnswers,
-				hint: hintDockerDaemon,
-			},
+		checks := append(d.daemonChecks(), []check{
 			{
 				name: "labs/_workspace/" + name + " builds into an image",
 				run: func(ctx context.Context) (string, error) {
@@ -107,7 +97,7 @@ func imageChecks(name string, behaviours ...imageBehaviour) func(cfg config) ([]
 					return image, err
 				},
 			},
-		}
+		}...)
 		for _, b := range behaviours {
 			checks = append(checks, check{
 				name: b.name,
