@@ -84,11 +84,15 @@ func run() error {
 			cancel()           // stops the sender too
 			st := status.Convert(err)
 			msg := st.Message()
-			if ended != nil && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled) {
+			switch {
+			case st.Code() == codes.DeadlineExceeded:
 				// Both sides hold the deadline, and the one that notices first words it: the
 				// client "context deadline exceeded", the server's reset "stream terminated by
-				// RST_STREAM with error code: CANCEL". Say what ended it here, the same each time.
-				msg = ended.Error()
+				// RST_STREAM with error code: CANCEL" — possibly a moment before our own timer
+				// has fired, so ctx.Err() may still be nil. Say it the same way each time.
+				msg = context.DeadlineExceeded.Error()
+			case st.Code() == codes.Canceled && ended != nil:
+				msg = ended.Error() // Ctrl-C
 			}
 			err = fmt.Errorf("after %d quote(s): %s: %s", quotes, st.Code(), msg)
 			if sendErr := <-sent; sendErr != nil && status.Code(sendErr) != st.Code() {
