@@ -18,7 +18,10 @@ const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 // Config is the broker configuration a service embeds in its own config. The env tags follow
 // github.com/caarlos0/env: the service parses its config once and calls Validate.
 type Config struct {
-	// URL is the AMQP URI, credentials included (percent-encode reserved characters).
+	// URL is the AMQP URI, credentials included (percent-encode reserved characters). Several
+	// URIs, separated by commas, name the nodes of one cluster: the connection dials them in
+	// turn until one answers, and after losing a node it tries the others first. A cluster
+	// behind one address (a Kubernetes Service) needs only that one.
 	URL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
 	// URLFile names a file that holds the AMQP URI instead of URL: the common *_FILE
 	// convention, for a Kubernetes Secret mounted as a file, so that the password is in no
@@ -93,14 +96,33 @@ func (c Config) resolve() (Config, error) {
 	if c.URL == "" {
 		return c, fmt.Errorf("%s: must not be empty", name)
 	}
-	if _, err := amqp.ParseURI(c.URL); err != nil {
-		// A *url.Error repeats the URL, password included: keep only its cause.
-		if ue := (*url.Error)(nil); errors.As(err, &ue) {
-			err = ue.Err
+	uris := c.URIs()
+	for i, uri := range uris {
+		where := ""
+		if len(uris) > 1 {
+			where = fmt.Sprintf(" (URI %d of %d)", i+1, len(uris))
 		}
-		return c, fmt.Errorf("%s: invalid AMQP URI: %w", name, err)
+		if uri == "" {
+			return c, fmt.Errorf("%s: empty AMQP URI%s", name, where)
+		}
+		if _, err := amqp.ParseURI(uri); err != nil {
+			// A *url.Error repeats the URL, password included: keep only its cause.
+			if ue := (*url.Error)(nil); errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return c, fmt.Errorf("%s: invalid AMQP URI%s: %w", name, where, err)
+		}
 	}
 	return c, nil
+}
+
+// URIs returns the AMQP URIs that URL lists, white space around each trimmed.
+func (c Config) URIs() []string {
+	uris := strings.Split(c.URL, ",")
+	for i, uri := range uris {
+		uris[i] = strings.TrimSpace(uri)
+	}
+	return uris
 }
 
 // validateRest checks every setting but the URL.

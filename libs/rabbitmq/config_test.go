@@ -87,6 +87,10 @@ func TestConfigValidateNamesTheBadVariable(t *testing.T) {
 	}{
 		{"empty URL", func(c *rabbitmq.Config) { c.URL = "" }, "RABBITMQ_URL"},
 		{"not an AMQP scheme", func(c *rabbitmq.Config) { c.URL = "http://127.0.0.1:5672/" }, "RABBITMQ_URL"},
+		{"a bad node in a list", func(c *rabbitmq.Config) {
+			c.URL = "amqp://127.0.0.1:5672/,http://127.0.0.1:5673/"
+		}, "RABBITMQ_URL: invalid AMQP URI (URI 2 of 2)"},
+		{"an empty node in a list", func(c *rabbitmq.Config) { c.URL = "amqp://127.0.0.1:5672/,," }, "RABBITMQ_URL: empty AMQP URI (URI 2 of 3)"},
 		{"zero dial timeout", func(c *rabbitmq.Config) { c.DialTimeout = 0 }, "RABBITMQ_DIAL_TIMEOUT"},
 		{"sub-second heartbeat", func(c *rabbitmq.Config) { c.Heartbeat = 500 * time.Millisecond }, "RABBITMQ_HEARTBEAT"},
 		{"negative operation timeout", func(c *rabbitmq.Config) { c.OperationTimeout = -time.Second }, "RABBITMQ_OPERATION_TIMEOUT"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +26,13 @@ var errDroppedSilently = errors.New("connection closed without a reason from the
 //
 // It is safe for concurrent use. Create it with NewConnection, then Start; Close stops it.
 type Connection struct {
-	cfg  Config
-	addr string
-	log  *zap.Logger
+	cfg   Config
+	uris  []string // the nodes to dial, from cfg.URL
+	addrs []string // uris without their credentials, for logs and errors
+	log   *zap.Logger
+	// next is the index of the URI dialled first. Only the dialling code uses it: Start, then
+	// the reconnect loop.
+	next int
 
 	loop     context.Context // cancelled by Close: stops reconnecting and waiting
 	stopLoop context.CancelFunc
@@ -44,6 +49,7 @@ type Connection struct {
 
 // session is one established AMQP connection and its notifications.
 type session struct {
+	addr   string // the node it is connected to, without credentials
 	conn   *amqp.Connection
 	closes chan *amqp.Error
 	blocks chan amqp.Blocking
@@ -55,19 +61,24 @@ func NewConnection(cfg Config, log *zap.Logger) (*Connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
-	addr := brokerAddress(cfg.URL)
+	uris := cfg.URIs()
+	addrs := make([]string, len(uris))
+	for i, uri := range uris {
+		addrs[i] = brokerAddress(uri)
+	}
 	loop, stop := context.WithCancel(context.Background())
 	return &Connection{
 		cfg:      cfg,
-		addr:     addr,
-		log:      log.Named("rabbitmq").With(zap.String("broker", addr)),
+		uris:     uris,
+		addrs:    addrs,
+		log:      log.Named("rabbitmq").With(zap.String("broker", strings.Join(addrs, ","))),
 		loop:     loop,
 		stopLoop: stop,
 		changed:  make(chan struct{}),
 	}, nil
 }
 
-// Start dials the broker, waiting at most DialTimeout or until ctx ends, declares the
+// Start dials the broker, waiting at most DialTimeout per URI or until ctx ends, declares the
 // registered topology and starts watching the connection. A broker that cannot be reached at
 // start is an error: the caller decides whether to fail or to retry.
 func (c *Connection) Start(ctx context.Context) error {
@@ -83,15 +94,13 @@ func (c *Connection) Start(ctx context.Context) error {
 	c.started = true
 	c.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
 	s, err := c.connect(ctx)
 	if err != nil {
 		c.setLastErr(err)
 		c.mu.Lock()
 		c.started = false // the caller may try again
 		c.mu.Unlock()
-		return fmt.Errorf("rabbitmq: connect to %s: %w", c.addr, err)
+		return fmt.Errorf("rabbitmq: %w", err)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -103,7 +112,7 @@ func (c *Connection) Start(ctx context.Context) error {
 	c.conn, c.lastErr = s.conn, nil
 	c.broadcast()
 	c.mu.Unlock()
-	c.log.Info("connected")
+	c.log.Info("connected", zap.String("node", s.addr))
 	// The reconnect loop outlives Start's ctx on purpose: the Connection owns it and Close stops it.
 	go c.run(s) //nolint:contextcheck // see above
 	return nil
@@ -306,13 +315,34 @@ func (c *Connection) current(ctx context.Context) (*amqp.Connection, error) {
 	}
 }
 
-// connect dials once and declares the registered topology.
+// connect dials each URI in turn, from c.next on, each within DialTimeout, until one connects
+// and declares the registered topology; that URI is dialled first next time.
 func (c *Connection) connect(ctx context.Context) (*session, error) {
+	var errs []error
+	for i := range c.uris {
+		at := (c.next + i) % len(c.uris)
+		dialCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+		s, err := c.connectTo(dialCtx, at)
+		cancel()
+		if err == nil {
+			c.next = at
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("connect to %s: %w", c.addrs[at], err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// connectTo dials the URI at index at and declares the registered topology.
+func (c *Connection) connectTo(ctx context.Context, at int) (*session, error) {
 	props := amqp.NewConnectionProperties()
 	if c.cfg.ConnectionName != "" {
 		props.SetClientConnectionName(c.cfg.ConnectionName)
 	}
-	conn, err := amqp.DialConfig(c.cfg.URL, amqp.Config{
+	conn, err := amqp.DialConfig(c.uris[at], amqp.Config{
 		Heartbeat:  c.cfg.Heartbeat,
 		Properties: props,
 		Dial:       c.dialer(ctx),
@@ -321,6 +351,7 @@ func (c *Connection) connect(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	s := &session{
+		addr:   c.addrs[at],
 		conn:   conn,
 		closes: conn.NotifyClose(make(chan *amqp.Error, 1)),
 		blocks: conn.NotifyBlocked(make(chan amqp.Blocking, 1)),
@@ -372,7 +403,10 @@ func (c *Connection) run(s *session) {
 			return
 		}
 		c.setDown(reason)
-		c.log.Warn("connection lost", zap.Error(reason))
+		c.log.Warn("connection lost", zap.String("node", s.addr), zap.Error(reason))
+		// The node that dropped the connection is dialled last: in a cluster, another one
+		// most likely answers at once.
+		c.next = (c.next + 1) % len(c.uris)
 		if s = c.reconnect(); s == nil {
 			return
 		}
@@ -419,9 +453,7 @@ func (c *Connection) reconnect() *session {
 			return nil
 		}
 
-		ctx, cancel := context.WithTimeout(c.loop, c.cfg.DialTimeout)
-		s, err := c.connect(ctx)
-		cancel()
+		s, err := c.connect(c.loop)
 		if err != nil {
 			if c.loop.Err() != nil {
 				return nil
@@ -434,7 +466,7 @@ func (c *Connection) reconnect() *session {
 			_ = s.conn.CloseDeadline(time.Now().Add(c.cfg.OperationTimeout))
 			return nil
 		}
-		c.log.Info("reconnected", zap.Int("attempt", attempt))
+		c.log.Info("reconnected", zap.String("node", s.addr), zap.Int("attempt", attempt))
 		return s
 	}
 }

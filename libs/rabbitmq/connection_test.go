@@ -2,6 +2,7 @@ package rabbitmq_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -157,4 +158,62 @@ func TestRecoversFromABrokerRestart(t *testing.T) {
 	assert.NoError(t, conn.Ready(context.Background()))
 	assert.NoError(t, consumer.Ready(context.Background()))
 	assert.Equal(t, 1, queueDepth(t, url, parked), "a confirmed persistent message survives the restart")
+}
+
+func TestAConnectionToSeveralNodesMovesToAnotherWhenItsNodeGoesAway(t *testing.T) {
+	url := brokertest.RabbitMQURL(t)
+	// Two routes to the one broker stand for two nodes of a cluster.
+	first, viaFirst := newFaultProxy(t, url)
+	_, viaSecond := newFaultProxy(t, url)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := testConfig(viaFirst + " , " + viaSecond)
+	cfg.ReconnectMax = 5 * time.Second // a reconnect must not need a second round of the list
+	conn, err := rabbitmq.NewConnection(cfg, zap.New(core))
+	require.NoError(t, err)
+	require.NoError(t, conn.Start(context.Background()))
+	t.Cleanup(func() { assert.NoError(t, conn.Close(context.Background())) })
+	nodes := func(msg string) []string {
+		var got []string
+		for _, e := range logs.FilterMessage(msg).All() {
+			got = append(got, e.ContextMap()["node"].(string))
+		}
+		return got
+	}
+	host := func(uri string) string {
+		u, err := amqp.ParseURI(uri)
+		require.NoError(t, err)
+		return fmt.Sprintf("%s:%d", u.Host, u.Port)
+	}
+	require.Len(t, nodes("connected"), 1)
+	assert.Contains(t, nodes("connected")[0], host(viaFirst), "the first URI is dialled first")
+
+	// The first node goes away for good: the connection moves to the second at once, though
+	// the first is still listed first.
+	first.Refuse(true)
+	first.Cut()
+	require.Eventually(t, func() bool { return len(nodes("reconnected")) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, nodes("reconnected")[0], host(viaSecond))
+	require.NoError(t, conn.Ready(context.Background()))
+}
+
+func TestStartTriesEveryNodeAndNamesEachOneThatFailed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	cfg := testConfig("amqp://guest:guest@" + gone + "/," + brokertest.RabbitMQURL(t))
+	conn := startConnection(t, cfg)
+	require.NoError(t, conn.Ready(context.Background()), "the second node answers")
+
+	cfg.URL = "amqp://guest:guest@" + gone + "/,amqp://guest:guest@" + gone + "/other"
+	cfg.DialTimeout = time.Second
+	down, err := rabbitmq.NewConnection(cfg, zap.NewNop())
+	require.NoError(t, err)
+	err = down.Start(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connect to amqp://"+gone+"/: dial:")
+	assert.Contains(t, err.Error(), "connect to amqp://"+gone+"/other: dial:")
+	assert.NotContains(t, err.Error(), "guest:guest", "errors never show credentials")
+	assert.NoError(t, down.Close(context.Background()))
 }
