@@ -146,15 +146,19 @@ selfcheck: ## Check a step of docs/learn against the running system: make selfch
 	go run ./labs/selfcheck $(STEP) $(SELFCHECK_ARGS)
 
 KIND_CONTEXT := kind-backend-prep
+# make up PROFILE=ha: a cluster of three workers in three zones (kind/ha.yaml) and replicated
+# brokers on it (tilt up -- --ha). A cluster keeps the profile it was created with.
+PROFILE ?= single
+TILT_FLAGS = $(strip $(if $(filter ha,$(PROFILE)),--ha) $(TILT_ARGS))
 
 .PHONY: doctor
 doctor: ## Check Docker (running, memory), kind, kubectl, tilt; print install commands.
 	scripts/doctor
 
 .PHONY: up
-up: doctor ## Kind cluster + local registry + tilt up (TILT_ARGS=--kafka-ui adds the Kafka UI).
-	scripts/cluster-up
-	tilt up --context $(KIND_CONTEXT) $(if $(TILT_ARGS),-- $(TILT_ARGS))
+up: doctor ## Kind cluster + local registry + tilt up (TILT_ARGS=--kafka-ui adds the Kafka UI; PROFILE=ha replicates).
+	PROFILE=$(PROFILE) scripts/cluster-up
+	tilt up --context $(KIND_CONTEXT) $(if $(TILT_FLAGS),-- $(TILT_FLAGS))
 
 .PHONY: down
 down: ## tilt down, delete the cluster and the registry.

@@ -270,6 +270,13 @@ func TestNetworkPoliciesAllowOnlyTheDesignedConnections(t *testing.T) {
 		{pod("kafka"), "kafka", "jaeger", 4318, false},
 		{pod("order-api"), "order-api", "jaeger", 16686, false},
 		{outsider, "another namespace", "jaeger", 4318, false},
+		// The nodes of a broker among themselves (the ha profile): KRaft, Erlang distribution.
+		{pod("kafka"), "kafka", "kafka", 9093, true},
+		{pod("order-api"), "order-api", "kafka", 9093, false},
+		{pod("rabbitmq"), "rabbitmq", "rabbitmq", 4369, true},
+		{pod("rabbitmq"), "rabbitmq", "rabbitmq", 25672, true},
+		{pod("notifier"), "notifier", "rabbitmq", 25672, false},
+		{pod("kafka"), "kafka", "rabbitmq", 4369, false},
 		{pod("prometheus"), "prometheus", "rabbitmq", 15692, true},
 		{pod("prometheus"), "prometheus", "order-api", 9090, true},
 		{pod("prometheus"), "prometheus", "analytics", 9090, true},

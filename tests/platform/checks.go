@@ -137,9 +137,9 @@ func restrictedVolume(v corev1.Volume) bool {
 }
 
 // CheckPods reports pod templates that break the project's rules: the "restricted" Pod
-// Security Standard (the namespace enforces it), probes and resources on every
-// container, no service links, no API token, and a read-only root filesystem unless
-// rules.WritableRoot explains why not.
+// Security Standard (the namespace enforces it), resources on every container, probes on
+// every container but init containers, no service links, no API token, and a read-only root
+// filesystem unless rules.WritableRoot explains why not.
 func CheckPods(objects []Object, rules Hardening) []error {
 	var errs []error
 	for _, w := range Workloads(objects) {
@@ -174,7 +174,9 @@ func CheckPods(objects []Object, rules Hardening) []error {
 			fail := func(format string, args ...any) {
 				errs = append(errs, fmt.Errorf("%s container %q: %s", w, c.Name, fmt.Sprintf(format, args...)))
 			}
-			checkProbes(c, fail)
+			if !initContainer(spec, c) {
+				checkProbes(c, fail)
+			}
 			checkResources(c, fail)
 			sc := c.SecurityContext
 			if sc == nil {
@@ -215,6 +217,12 @@ func CheckPods(objects []Object, rules Hardening) []error {
 		}
 	}
 	return errs
+}
+
+// initContainer reports whether c is one of the pod's init containers: they run to completion
+// before the others start, and the API server refuses probes on them.
+func initContainer(spec *corev1.PodSpec, c *corev1.Container) bool {
+	return slices.ContainsFunc(spec.InitContainers, func(i corev1.Container) bool { return i.Name == c.Name })
 }
 
 func checkProbes(c *corev1.Container, fail func(string, ...any)) {

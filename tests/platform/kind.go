@@ -67,3 +67,37 @@ func CheckKindConfig(cluster *v1alpha4.Cluster, name string) []error {
 // pinnedNodeImage is a Kind node image named by its Kubernetes release and its digest, as
 // kind's configuration guide asks; scripts/doctor reads the release from it.
 var pinnedNodeImage = regexp.MustCompile(`^kindest/node:v[0-9]+\.[0-9]+\.[0-9]+@sha256:[0-9a-f]{64}$`)
+
+// ZoneLabel is the well-known node label of a failure domain, which kind/ha.yaml gives its
+// workers and the replicated brokers spread over.
+const ZoneLabel = "topology.kubernetes.io/zone"
+
+// CheckKindZones reports what keeps a Kind config from offering the given number of failure
+// domains: that many workers, each labelled with a zone of its own, and a control-plane with
+// no zone, so that nothing spread over zones runs there.
+func CheckKindZones(cluster *v1alpha4.Cluster, zones int) []error {
+	var errs []error
+	seen := map[string]int{}
+	workers := 0
+	for i, node := range cluster.Nodes {
+		zone, labelled := node.Labels[ZoneLabel]
+		switch {
+		case node.Role == v1alpha4.ControlPlaneRole && labelled:
+			errs = append(errs, fmt.Errorf("node %d, the control-plane, is in zone %q: want none", i, zone))
+		case node.Role == v1alpha4.WorkerRole && zone == "":
+			errs = append(errs, fmt.Errorf("node %d, a worker, has no %s label", i, ZoneLabel))
+		case node.Role == v1alpha4.WorkerRole:
+			if other, dup := seen[zone]; dup {
+				errs = append(errs, fmt.Errorf("nodes %d and %d are both in zone %q", other, i, zone))
+			}
+			seen[zone] = i
+		}
+		if node.Role == v1alpha4.WorkerRole {
+			workers++
+		}
+	}
+	if workers != zones {
+		errs = append(errs, fmt.Errorf("%d workers, want %d, one per zone", workers, zones))
+	}
+	return errs
+}

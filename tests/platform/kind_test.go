@@ -51,7 +51,7 @@ func TestClusterScriptsAgreeOnClusterAndRegistry(t *testing.T) {
 	assert.Equal(t, clusterName, setting(down, "CLUSTER_NAME"))
 	assert.Equal(t, setting(up, "REGISTRY_NAME"), setting(down, "REGISTRY_NAME"))
 	assert.Equal(t, "5001", setting(up, "REGISTRY_PORT"))
-	assert.Contains(t, up, `--config "${ROOT}/kind/cluster.yaml"`)
+	assert.Contains(t, up, `kind create cluster --config "${KIND_CONFIG}"`)
 	assert.Contains(t, up, `/etc/containerd/certs.d/localhost:${REGISTRY_PORT}`, "hosts.toml must go where the kind config points containerd")
 	assert.Contains(t, up, "name: local-registry-hosting\n  namespace: kube-public")
 	assert.Contains(t, up, `host: "localhost:${REGISTRY_PORT}"`)

@@ -18,6 +18,7 @@ var kustomizations = []string{
 	"manifests/base",
 	"manifests/overlays/dev",
 	"manifests/overlays/autoscale",
+	"manifests/overlays/ha",
 	"manifests/cluster",
 	"manifests/optional/kafka-ui",
 	"manifests/optional/observability",
@@ -34,13 +35,13 @@ var brokerWritableRoot = map[string]string{
 
 // hardening returns the exemptions allowed in a render: the dev overlay also lets the
 // services write, because live updates rebuild the binary inside the container (the
-// autoscale overlay is the dev overlay plus an autoscaler).
+// autoscale and ha overlays are the dev overlay adapted).
 func hardening(dir string) platform.Hardening {
 	rules := platform.Hardening{WritableRoot: map[string]string{}}
 	for k, v := range brokerWritableRoot {
 		rules.WritableRoot[k] = v
 	}
-	if dir == "manifests/overlays/dev" || dir == "manifests/overlays/autoscale" {
+	if dir == "manifests/overlays/dev" || dir == "manifests/overlays/autoscale" || dir == "manifests/overlays/ha" {
 		for _, s := range []string{"order-api", "validator", "notifier", "analytics"} {
 			rules.WritableRoot[s] = "live update compiles inside the container"
 		}
