@@ -112,21 +112,26 @@ $(BIN)/protoc-gen-go-grpc:
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+# make brokers PROFILE=ha: three Kafka brokers and a three-node RabbitMQ cluster on loopback
+# (scripts/brokers, BROKERS_PROFILE=ha). Without PROFILE=ha, the profile a shell exported
+# (`eval "$(scripts/brokers env)"` exports BROKERS_PROFILE=ha) or else the single one.
+BROKERS_PROFILE_OF = $(if $(filter ha,$(PROFILE)),ha,$${BROKERS_PROFILE:-single})
+
 .PHONY: brokers
-brokers: ## Start real RabbitMQ, Apache Kafka and PostgreSQL on this machine, without Docker (idempotent).
-	scripts/brokers up
+brokers: ## Start real RabbitMQ, Apache Kafka and PostgreSQL on this machine, without Docker (idempotent; PROFILE=ha replicates).
+	BROKERS_PROFILE=$(BROKERS_PROFILE_OF) scripts/brokers up
 
 .PHONY: brokers-stop
-brokers-stop: ## Stop the brokers started by `make brokers`.
-	scripts/brokers down
+brokers-stop: ## Stop the brokers started by `make brokers` (PROFILE=ha: the replicated ones).
+	BROKERS_PROFILE=$(BROKERS_PROFILE_OF) scripts/brokers down
 
 .PHONY: brokers-reset
 brokers-reset: ## Stop the brokers and delete their data: the next start is empty.
-	scripts/brokers reset
+	BROKERS_PROFILE=$(BROKERS_PROFILE_OF) scripts/brokers reset
 
 .PHONY: run
-run: ## Start the brokers if needed, build, run the four services locally (Ctrl-C or make stop ends it).
-	scripts/run-local
+run: ## Start the brokers if needed, build, run the four services locally (Ctrl-C or make stop ends it; PROFILE=ha).
+	BROKERS_PROFILE=$(BROKERS_PROFILE_OF) scripts/run-local
 
 .PHONY: stop
 stop: ## Stop a running `make run` (from another terminal).
