@@ -47,7 +47,7 @@ test: $(BIN)/grpcurl $(BIN)/buf ## Unit + integration tests against real brokers
 
 .PHONY: chaos
 chaos: ## The fault suite: brokers and services killed under load, on brokers of its own (about 5 min).
-	go test -count=1 -timeout 15m -v -run '^TestFaults$$' ./tests/chaos
+	go test -count=1 -timeout 20m -v -run '^(TestFaults|TestFailover)$$' ./tests/chaos
 
 BENCH_ARGS ?=
 

@@ -39,14 +39,15 @@ var brokerPorts = map[string]string{
 	"POSTGRES_PORT":         "5442",
 }
 
-// startBrokers starts the suite's brokers and stops them, deleting their data, when the test ends.
-func startBrokers(t *testing.T) *brokers {
+// startBrokers starts brokers with settings (ports, profile: scripts/brokers' environment) and
+// stops them, deleting their data, when the test ends.
+func startBrokers(t *testing.T, prefix string, settings map[string]string) *brokers {
 	t.Helper()
 	b := &brokers{
 		script: filepath.Join(stack.RepoRoot(), "scripts", "brokers"),
-		state:  stack.BrokersStateDir(t, "backend-prep-chaos-"),
+		state:  stack.BrokersStateDir(t, prefix),
 	}
-	b.env = stack.PrivateBrokersEnv(b.state, brokerPorts)
+	b.env = stack.PrivateBrokersEnv(b.state, settings)
 	began := time.Now()
 	t.Cleanup(func() { b.run(t, 2*time.Minute, "down") })
 	b.run(t, 5*time.Minute, "up")
@@ -90,11 +91,11 @@ func (b *brokers) run(t *testing.T, timeout time.Duration, args ...string) strin
 	return string(out)
 }
 
-// killKafka kills the Kafka broker with SIGKILL, as a crash or an OOM kill would, and waits
-// until it is gone.
-func (b *brokers) killKafka(t *testing.T) {
+// killKafka kills the Kafka broker whose state is in dir ("kafka", or "kafka-N" for node N of
+// the ha profile) with SIGKILL, as a crash or an OOM kill would, and waits until it is gone.
+func (b *brokers) killKafka(t *testing.T, dir string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(b.state, "kafka", "server.pid"))
+	raw, err := os.ReadFile(filepath.Join(b.state, dir, "server.pid"))
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	require.NoError(t, err)

@@ -103,7 +103,7 @@ var faults = []fault{
 	},
 	{
 		name:       "kafka kill -9",
-		inject:     func(t *testing.T, f *fixture) { f.b.killKafka(t) },
+		inject:     func(t *testing.T, f *fixture) { f.b.killKafka(t, "kafka") },
 		hold:       3 * time.Second,
 		heal:       func(t *testing.T, f *fixture) { f.b.run(t, 3*time.Minute, "up", "kafka") },
 		brokerDown: true,
@@ -120,7 +120,7 @@ func TestFaults(t *testing.T) {
 		t.Skip("the fault suite starts brokers of its own: not run by -short (make test-unit); make test and make chaos run it")
 	}
 	suiteStart := time.Now()
-	f := &fixture{b: startBrokers(t), l: newLedger(), run: stack.UniqueSuffix()}
+	f := &fixture{b: startBrokers(t, "backend-prep-chaos-", brokerPorts), l: newLedger(), run: stack.UniqueSuffix()}
 	f.s = stack.New(t, f.b.vars["KAFKA_BOOTSTRAP_SERVERS"], f.b.vars["RABBITMQ_URL"], f.b.vars["POSTGRES_URL"])
 	// Each service connects as its own RabbitMQ user, with only the rights it needs, as under
 	// `make run` and in the cluster.

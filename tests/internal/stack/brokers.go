@@ -26,7 +26,8 @@ func BrokersStateDir(t testing.TB, prefix string) string {
 // variables, which a command starting brokers of its own must not inherit.
 var sharedBrokerVars = []string{
 	"KAFKA_BOOTSTRAP_SERVERS", "RABBITMQ_URL", "RABBITMQCTL", "POSTGRES_URL",
-	"ORDER_API_RABBITMQ_URL", "NOTIFIER_RABBITMQ_URL", "BROKERS_STATE_DIR",
+	"ORDER_API_RABBITMQ_URL", "NOTIFIER_RABBITMQ_URL", "BROKERS_STATE_DIR", "BROKERS_PROFILE",
+	"KAFKA_TOPIC_REPLICATION",
 	"MAKELEVEL", "MAKEFLAGS", "MFLAGS",
 }
 
