@@ -93,6 +93,20 @@ func (l *ledger) since(t time.Time) []answer {
 	return out
 }
 
+// answeredSince returns the answers that came (or failed) at or after t, including those to
+// requests sent before it: the ones a fault at t caught in flight.
+func (l *ledger) answeredSince(t time.Time) []answer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []answer
+	for _, a := range l.answers {
+		if !a.at.Add(a.took).Before(t) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (l *ledger) accepted() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
