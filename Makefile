@@ -146,8 +146,8 @@ lab: ## Incidents to repair in the running system, and your progress: make lab; 
 	go run ./labs/selfcheck lab $(ARGS)
 
 .PHONY: selfcheck
-selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-7 or a name).
-	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-7|docker|kubernetes|rabbitmq|kafka|grpc|system|observe>' >&2; exit 2; }
+selfcheck: ## Check a step of docs/learn against the running system: make selfcheck STEP=3 (1-8 or a name).
+	@test -n "$(STEP)" || { echo 'usage: make selfcheck STEP=<1-8|docker|kubernetes|rabbitmq|kafka|grpc|system|observe|replicate>' >&2; exit 2; }
 	go run ./labs/selfcheck $(STEP) $(SELFCHECK_ARGS)
 
 KIND_CONTEXT := kind-backend-prep
@@ -157,8 +157,8 @@ PROFILE ?= single
 TILT_FLAGS = $(strip $(if $(filter ha,$(PROFILE)),--ha) $(TILT_ARGS))
 
 .PHONY: doctor
-doctor: ## Check Docker (running, memory), kind, kubectl, tilt; print install commands.
-	scripts/doctor
+doctor: ## Check Docker (running, memory; PROFILE=ha needs more), kind, kubectl, tilt; print install commands.
+	PROFILE=$(PROFILE) scripts/doctor
 
 .PHONY: up
 up: doctor ## Kind cluster + local registry + tilt up (TILT_ARGS=--kafka-ui adds the Kafka UI; PROFILE=ha replicates).

@@ -106,6 +106,17 @@ func TestDoctorJudgesVersionsAndPorts(t *testing.T) {
 		}
 	})
 
+	t.Run("the ha profile needs more memory", func(t *testing.T) {
+		path := fakeTools(t, minKind, kubectl(0), minTilt) // Docker with 8 GiB
+		out, _ := runDoctor(t, path)
+		assert.Contains(t, out, "ok    Docker can use 8 GiB of memory and 4 CPUs")
+		out, _ = runDoctor(t, path, "PROFILE=ha")
+		assert.Contains(t, out, "Docker can use 8 GiB of memory (4 CPUs); "+scriptSetting(t, "doctor", "GOOD_HA_DOCKER_MEM_GIB")+" GiB keeps builds fast")
+		out, err := runDoctor(t, path, "PROFILE=replicated")
+		require.Error(t, err)
+		assert.Contains(t, out, "PROFILE=replicated: single or ha")
+	})
+
 	t.Run("a forwarded port is taken", func(t *testing.T) {
 		port := freeForwardedPort(t)
 		l, err := net.Listen("tcp", "127.0.0.1:"+port)
