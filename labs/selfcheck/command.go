@@ -29,11 +29,16 @@ func command(ctx context.Context, name string, args ...string) ([]byte, error) {
 // commandWithin is command with a deadline of the caller's: a docker build or a docker stop
 // may take longer than one API call.
 func commandWithin(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	return commandWithinEnv(ctx, timeout, nil, name, args...)
+}
+
+// commandWithinEnv is commandWithin with an environment of the caller's (nil: this process's).
+func commandWithinEnv(ctx context.Context, timeout time.Duration, env []string, name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr, cmd.Env = &stdout, &stderr, env
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: no answer within %s: %w", name, strings.Join(args, " "), timeout, ctx.Err())

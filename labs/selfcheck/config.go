@@ -12,17 +12,18 @@ import (
 // config is where the running system is, from flags with environment fallbacks. The defaults
 // are the local ports of `make run`, which the cluster's port-forwards (Tilt) reproduce.
 type config struct {
-	orderAPI   string // base URL of order-api
-	stats      string // base URL of analytics' HTTP API
-	validator  string // host:port of the validator's gRPC server
-	notifier   string // base URL of the notifier's admin port
-	apiAdmin   string // base URL of order-api's admin port
-	statsAdmin string // base URL of analytics' admin port
-	jaeger     string // base URL of Jaeger's query API; empty: traces are not checked
-	rabbitmq   string // AMQP URL, credentials included
-	kafka      string // Kafka bootstrap servers
-	namespace  string // Kubernetes namespace of the system
-	timeout    time.Duration
+	orderAPI    string // base URL of order-api
+	stats       string // base URL of analytics' HTTP API
+	validator   string // host:port of the validator's gRPC server
+	notifier    string // base URL of the notifier's admin port
+	apiAdmin    string // base URL of order-api's admin port
+	statsAdmin  string // base URL of analytics' admin port
+	jaeger      string // base URL of Jaeger's query API; empty: traces are not checked
+	rabbitmq    string // AMQP URL, credentials included
+	kafka       string // Kafka bootstrap servers
+	rabbitmqctl string // the rabbitmqctl command, split on spaces (step 8)
+	namespace   string // Kubernetes namespace of the system
+	timeout     time.Duration
 }
 
 // step is one step of the learning path and the checks that say it is done.
@@ -43,6 +44,7 @@ var steps = []step{
 	{5, "grpc", grpcChecks},
 	{6, "system", systemChecks},
 	{7, "observe", observeChecks},
+	{8, "replicate", replicateChecks},
 }
 
 // findStep accepts a step by number ("3") or by name ("rabbitmq").
@@ -122,6 +124,8 @@ func bindFlags(fs *flag.FlagSet, cfg *config, getenv func(string) string) error 
 		"RabbitMQ's AMQP URL, credentials included (env RABBITMQ_URL)")
 	fs.StringVar(&cfg.kafka, "kafka", envOr("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
 		"Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	fs.StringVar(&cfg.rabbitmqctl, "rabbitmqctl", envOr("RABBITMQCTL", defaultRabbitMQCtl),
+		"the rabbitmqctl command step 8 reads a quorum queue's members with, split on spaces (env RABBITMQCTL, which `scripts/brokers env` exports)")
 	fs.StringVar(&cfg.namespace, "namespace", envOr("KUBE_NAMESPACE", "backend-prep"),
 		"Kubernetes namespace of the system, for step 2 (env KUBE_NAMESPACE)")
 	timeout, err := time.ParseDuration(envOr("SELFCHECK_TIMEOUT", "30s"))
@@ -172,6 +176,9 @@ Steps:
   6, system       an order end to end: 202, idempotent replay, 422, analytics, notifier
   7, observe      RED metrics, trace context on Kafka, consumer lag, a CPU profile; with
                   --jaeger, the order's trace in Jaeger
+  8, replicate    the replicated brokers (make brokers PROFILE=ha): orders.v1 on 3 brokers, all
+                  in sync, min.insync.replicas=2; the notifier's quorum queue on 3 nodes; an
+                  order end to end
 
 Flags (the defaults are the local ports of `+"`make run`"+` and of Tilt's port-forwards):
 `)

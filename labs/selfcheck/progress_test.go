@@ -36,7 +36,7 @@ func TestProgressSurvivesARestart(t *testing.T) {
 	env := envFrom(map[string]string{"BACKEND_PREP_STATE_DIR": filepath.Join(t.TempDir(), "new")})
 	p, err := loadProgress(env)
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf("steps 0/7 · scenarios 0/%d", len(scenarios)), p.summary())
+	assert.Equal(t, fmt.Sprintf("steps 0/8 · scenarios 0/%d", len(scenarios)), p.summary())
 
 	at := time.Date(2026, time.December, 7, 9, 30, 0, 0, time.FixedZone("UTC+1", 3600))
 	p.stepPassed(3, at)
@@ -49,7 +49,7 @@ func TestProgressSurvivesARestart(t *testing.T) {
 
 	again, err := loadProgress(env)
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf("steps 2/7 · scenarios 1/%d", len(scenarios)), again.summary())
+	assert.Equal(t, fmt.Sprintf("steps 2/8 · scenarios 1/%d", len(scenarios)), again.summary())
 	assert.Equal(t, at.UTC(), again.Steps["3"], "times are kept in UTC")
 	assert.Equal(t, 2, again.Scenarios["rabbitmq-unbound"].Hints)
 }

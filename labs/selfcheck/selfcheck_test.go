@@ -64,7 +64,10 @@ func TestParseArgs(t *testing.T) {
 			checks, _ := observeChecks(cfg)
 			assert.Len(t, checks, 4, "no trace check without --jaeger")
 		}},
-		{name: "an unknown step", args: []string{"8"}, wantErr: `unknown step "8"`},
+		{name: "an unknown step", args: []string{"9"}, wantErr: `unknown step "9"`},
+		{name: "step 8 by name", args: []string{"replicate"}, step: "replicate", check: func(t *testing.T, cfg config) {
+			assert.Equal(t, "scripts/brokers rabbitmqctl", cfg.rabbitmqctl)
+		}},
 		{name: "two steps", args: []string{"3", "4"}, wantErr: "unexpected arguments"},
 		{name: "an unknown flag", args: []string{"3", "--verbose"}, wantErr: "flag provided but not defined"},
 		{name: "a timeout of zero", args: []string{"3", "--timeout", "0s"}, wantErr: "positive duration"},

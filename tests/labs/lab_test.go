@@ -31,7 +31,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 
 	r := lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/12")
+	assert.Contains(t, r.output, "progress cleared: steps 0/8 · scenarios 0/12")
 
 	t.Run("a scenario must be started before it is checked", func(t *testing.T) {
 		r := lab(t, "check", "rabbitmq-unbound")
@@ -240,7 +240,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 			assert.Contains(t, r.output, tc.repaired)
 			assert.Contains(t, r.output, tc.name+": fixed, all ")
 			fixed++
-			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/7 · scenarios %d/12\n`, fixed), r.output)
+			assert.Regexp(t, fmt.Sprintf(`progress: steps \d/8 · scenarios %d/12\n`, fixed), r.output)
 
 			r = lab(t, "list")
 			require.Equal(t, 0, r.code, r.output)
@@ -265,7 +265,7 @@ func testLabScenarios(t *testing.T, s *stack.Stack, kafka string, flags func(tim
 	assert.Contains(t, r.output, fmt.Sprintf("scenarios %d/12", fixed))
 	r = lab(t, "reset", "--all")
 	require.Equal(t, 0, r.code, r.output)
-	assert.Contains(t, r.output, "progress cleared: steps 0/7 · scenarios 0/12")
+	assert.Contains(t, r.output, "progress cleared: steps 0/8 · scenarios 0/12")
 }
 
 // requireDocker skips a test that needs a Docker daemon where there is none, except in CI,
