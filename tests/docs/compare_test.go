@@ -27,9 +27,15 @@ var masks = []struct {
 	{regexp.MustCompile(`\b\d+m\d+(\.\d+)?s\b`), "<duration>"}, // time's "0m2.025s"
 	{regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|us|ms|s)\b`), "<duration>"},
 	{regexp.MustCompile(`\(0x[0-9a-f]+\)`), "(<address>)"},
+	// Kafka's ids (a topic's, a cluster's, a log directory's): 16 random bytes, URL-safe base64.
+	{regexp.MustCompile(`(^|[\s"])[A-Za-z0-9_-]{21}[AQgw]([\s",]|$)`), "${1}<kafka-id>${2}"},
 }
 
 var number = regexp.MustCompile(`\d+`)
+
+// padded is a masked number padded to its column's width before a tab, as Kafka's tools print
+// tables: the padding changes with the number's width.
+var padded = regexp.MustCompile(`<n> +\t`)
 
 // normalize masks what varies in lines, and with any-numbers every number, with any-order
 // sorts them; trailing blanks and blank lines at the end do not count.
@@ -41,7 +47,7 @@ func normalize(lines []string, anyNumbers, anyOrder bool) []string {
 			l = m.re.ReplaceAllString(l, m.with)
 		}
 		if anyNumbers {
-			l = number.ReplaceAllString(l, "<n>")
+			l = padded.ReplaceAllString(number.ReplaceAllString(l, "<n>"), "<n>\t")
 		}
 		out = append(out, l)
 	}
@@ -105,4 +111,7 @@ func TestMatches(t *testing.T) {
 		assert.Equal(t, tc.ok, matches(norm(tc.want), norm(tc.got)), "%q vs %q", tc.want, tc.got)
 	}
 	assert.True(t, matches(normalize([]string{"orders 1", "b"}, true, true), normalize([]string{"b", "orders 7"}, true, true)))
+	assert.True(t, matches(normalize([]string{"1     \t204         \t0  \tLeader"}, true, false),
+		normalize([]string{"3     \t1204        \t12 \tLeader"}, true, false)), "a padded column")
+	assert.True(t, matches(norm("TopicId: iRxomxx-ThqFvC0yNhxODw\tPartitionCount: 3"), norm("TopicId: U7cQIu7XcqueLvBwhCLyrQ\tPartitionCount: 3")))
 }

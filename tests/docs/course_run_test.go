@@ -58,9 +58,15 @@ func TestCoursePages(t *testing.T) {
 			continue
 		}
 		t.Run(strings.TrimSuffix(name, ".md"), func(t *testing.T) {
-			s := newSession(t, p, rootDir, path, base)
+			began := time.Now()
+			var own *ownBrokers
+			if slices.ContainsFunc(p.items, func(it item) bool { return it.directive == "brokers ha" }) {
+				own = startOwnBrokers(t, rootDir)
+			}
+			s := newSessionOn(t, p, rootDir, path, base, own)
 			s.jaeger = jaeger
 			s.run()
+			t.Logf("%s: ran in %s", name, time.Since(began).Round(time.Second))
 		})
 	}
 }
@@ -140,6 +146,7 @@ func baseSystem(t *testing.T) map[string]string {
 }
 
 type session struct {
+	own     *ownBrokers // the page's own brokers; nil: the shared ones, with a vhost and topics of the page's own
 	t       *testing.T
 	p       *page
 	dir     string
@@ -162,12 +169,21 @@ type edit struct {
 
 func newSession(t *testing.T, p *page, dir, path string, base map[string]string) *session {
 	t.Helper()
-	s := &session{t: t, p: p, dir: dir, base: base, terms: map[string]*stack.Proc{}, suffix: "run" + stack.UniqueSuffix()}
-	s.vhost = "docs-" + s.suffix
-	s.rabbitmqctl("add_vhost", s.vhost)
-	s.rabbitmqctl("set_permissions", "-p", s.vhost, "guest", ".*", ".*", ".*")
-	t.Cleanup(func() { s.rabbitmqctl("delete_vhost", s.vhost) })
-	t.Cleanup(s.deleteTopics)
+	return newSessionOn(t, p, dir, path, base, nil)
+}
+
+// newSessionOn is newSession on the page's own brokers, when own is not nil: they are fresh, so
+// the page's commands run on the default names (orders.v1, the vhost /) as printed.
+func newSessionOn(t *testing.T, p *page, dir, path string, base map[string]string, own *ownBrokers) *session {
+	t.Helper()
+	s := &session{t: t, p: p, dir: dir, base: base, terms: map[string]*stack.Proc{}, suffix: "run" + stack.UniqueSuffix(), own: own}
+	if own == nil {
+		s.vhost = "docs-" + s.suffix
+		s.rabbitmqctl("add_vhost", s.vhost)
+		s.rabbitmqctl("set_permissions", "-p", s.vhost, "guest", ".*", ".*", ".*")
+		t.Cleanup(func() { s.rabbitmqctl("delete_vhost", s.vhost) })
+		t.Cleanup(s.deleteTopics)
+	}
 	postgres := s.schema()
 	t.Cleanup(s.stopAll)
 
@@ -184,14 +200,24 @@ func newSession(t *testing.T, p *page, dir, path string, base map[string]string)
 	}
 	s.env = append(s.env,
 		"PATH="+path,
-		"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092",
-		"RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/"+s.vhost,
-		"KAFKA_TOPIC=orders.v1-"+s.suffix,
-		"ANALYTICS_GROUP_ID=analytics-"+s.suffix,
 		"POSTGRES_URL="+postgres,
 		"SHUTDOWN_TIMEOUT=10s",
 		// The progress the self-checks keep goes to a directory of the page's own, not the user's.
 		"BACKEND_PREP_STATE_DIR="+t.TempDir(),
+	)
+	if own != nil {
+		s.env = slices.DeleteFunc(s.env, func(kv string) bool {
+			name, _, _ := strings.Cut(kv, "=")
+			return slices.Contains([]string{"RABBITMQCTL", "BROKERS_STATE_DIR", "BROKERS_PROFILE"}, name)
+		})
+		s.env = append(s.env, own.env...)
+		return s
+	}
+	s.env = append(s.env,
+		"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092",
+		"RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672/"+s.vhost,
+		"KAFKA_TOPIC=orders.v1-"+s.suffix,
+		"ANALYTICS_GROUP_ID=analytics-"+s.suffix,
 	)
 	return s
 }
@@ -340,13 +366,16 @@ var (
 	topicName    = regexp.MustCompile(`\borders\.v1(\.[a-z0-9]+)*`)
 	kafkaExample = regexp.MustCompile(`go run \./labs/examples/kafka/(producer|consumer|topics)\b`)
 	rabbitList   = regexp.MustCompile(`rabbitmqctl (list_[a-z_]+|delete_queue|purge_queue)`)
-	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq |pprof`)
+	mutating     = regexp.MustCompile(`-d |--data|/producer|/consumer|delete_|bin/|xargs|seq |pprof|scripts/brokers (up|down)\b|^kill `)
 	groupFlag    = regexp.MustCompile(`--group analytics\b`)
 	helloTopic   = regexp.MustCompile(`--topic hello\b`) // the examples' topic, named by the page
 )
 
 // localize puts the page's names for this run into a command (see TestCoursePages).
 func (s *session) localize(cmd string) string {
+	if s.own != nil {
+		return cmd // fresh brokers of the page's own: the default names are the page's
+	}
 	var b strings.Builder
 	last := 0
 	for _, m := range topicName.FindAllStringIndex(cmd, -1) {
@@ -369,6 +398,9 @@ func (s *session) localize(cmd string) string {
 
 // globalize puts the page's names back into output.
 func (s *session) globalize(out string) string {
+	if s.own != nil {
+		return s.own.globalize(out)
+	}
 	out = strings.ReplaceAll(out, "vhost '"+s.vhost+"'", "vhost '/'")
 	return strings.ReplaceAll(out, "-"+s.suffix, "")
 }
@@ -549,7 +581,7 @@ func (s *session) directive(it item) {
 	s.t.Helper()
 	verb, arg, _ := strings.Cut(it.directive, " ")
 	switch verb {
-	case "no":
+	case "no", "brokers": // read before the page starts (TestCoursePages)
 	case "stop", "kill", "start":
 		label, ok := strings.CutPrefix(arg, "terminal ")
 		require.True(s.t, ok, "%s: %q: say `%s terminal X`", s.where(it.line), it.directive, verb)

@@ -29,6 +29,7 @@ import (
 //	<!-- doc-test: start terminal X -->   terminal X again as the README starts it
 //	<!-- doc-test: run COMMAND -->        a command the prose asks for without a block
 //	<!-- doc-test: no system -->          the page's commands need no running services
+//	<!-- doc-test: brokers ha -->         the page gets replicated brokers of its own (brokers_test.go)
 //
 // After a language, a fence may carry options for comparing the output shown with the output
 // got: `any-numbers` (the numbers may differ: they depend on timing or on random ids) and
@@ -38,7 +39,7 @@ import (
 // coursePages are the course's pages, in the order a reader follows them.
 var coursePages = []string{
 	"README.md", "01-docker.md", "02-kubernetes.md", "03-rabbitmq.md",
-	"04-kafka.md", "05-grpc.md", "06-system.md", "07-observe.md", "glossary.md",
+	"04-kafka.md", "05-grpc.md", "06-system.md", "07-observe.md", "08-replicate.md", "glossary.md",
 }
 
 // needsJaeger is the fence option of blocks that need Jaeger (see TestCoursePages).

@@ -59,6 +59,13 @@ var rules = []rule{
 	// The self-checks.
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?[1-2]\b`, cluster+" (step 1 also needs a Docker engine)"),
 	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?([3-7]|rabbitmq|kafka|grpc|system|observe)\b`, "run by tests/labs (TestSelfChecks runs steps 3-7 against the running system, and each with its service stopped)"),
+	// Step 8: the replicated brokers, which TestCoursePages starts for the page itself.
+	r(`^(go run \./labs/selfcheck|make selfcheck STEP=)[ =]?(8|replicate)$`, "run by TestCoursePages on 08-replicate.md (doc-test directives): it fails with a broker down, and passes once all are back"),
+	r(`^make brokers PROFILE=ha$`, "run by TestCoursePages in effect: it starts the same brokers for 08-replicate.md (scripts/brokers up with BROKERS_PROFILE=ha) on ports of their own, and stops them after it"),
+	on("08-replicate.md", `^make brokers-stop PROFILE=ha$`, "run by TestCoursePages in effect: it stops the page's own brokers (scripts/brokers down) when the page is done"),
+	on("08-replicate.md", `^make run PROFILE=ha$`, "run by TestCoursePages in effect: it starts the four services as the README's terminals 1-4 with every node's address in RABBITMQ_URL and KAFKA_BOOTSTRAP_SERVERS, as make run PROFILE=ha gives them; TestMakeRun runs make run"),
+	on("08-replicate.md", `^scripts/brokers (env|(kafka-topics|kafka-metadata-quorum|rabbitmqctl)( …)?)$`, "not a command: names the tool whose commands the page's blocks run"),
+	on("08-replicate.md", `^make brokers-reset PROFILE=ha$`, "not run: it deletes the replicated brokers' data, which the page's exercises go on with; TestMakeRunStartsTheBrokers runs make brokers-reset"),
 	r(`^make lab ARGS='start oom-limit'$`, cluster+"; tests/platform applies the incident's patch and its reset to the rendered manifests (TestLabClusterIncidentsPatchWhatTheyClaim)"),
 	r(`^make lab( ARGS=.*)?$`, "run by tests/labs (TestSelfChecks takes every incident of the lab that runs here through start, check, hints, the repair its write-up describes, check and reset, as go run ./labs/selfcheck lab)"),
 	r(`^for s in 3 4 5 6; do go run \./labs/selfcheck \$s; done$`, "run by tests/labs (TestSelfChecks runs steps 3-6 against the running system)"),
