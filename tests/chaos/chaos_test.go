@@ -113,28 +113,9 @@ var faults = []fault{
 // TestFaults runs every fault in turn on one system, under load, and prints a table of what
 // each one cost.
 func TestFaults(t *testing.T) {
-	if testing.Short() {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the fault suite was run with -short in CI: CI runs `make test`, which runs it")
-		}
-		t.Skip("the fault suite starts brokers of its own: not run by -short (make test-unit); make test and make chaos run it")
-	}
+	requireFullRun(t, "the fault suite")
 	suiteStart := time.Now()
-	f := &fixture{b: startBrokers(t, "backend-prep-chaos-", brokerPorts), l: newLedger(), run: stack.UniqueSuffix()}
-	f.s = stack.New(t, f.b.vars["KAFKA_BOOTSTRAP_SERVERS"], f.b.vars["RABBITMQ_URL"], f.b.vars["POSTGRES_URL"])
-	// Each service connects as its own RabbitMQ user, with only the rights it needs, as under
-	// `make run` and in the cluster.
-	for service, v := range map[string]string{"order-api": "ORDER_API_RABBITMQ_URL", "notifier": "NOTIFIER_RABBITMQ_URL"} {
-		require.NotEmpty(t, f.b.vars[v], "scripts/brokers env exports no %s", v)
-		f.s.Env[service]["RABBITMQ_URL"] = f.b.vars[v]
-	}
-	f.journal = filepath.Join(t.TempDir(), "notifications.jsonl")
-	f.s.Env["notifier"]["NOTIFIER_JOURNAL_PATH"] = f.journal
-	// The journal keeps the last NOTIFIER_RECENT_LIMIT notifications (10,000 by default) and
-	// drops older ones when it compacts; the suite places some 20,000 orders and checks each.
-	f.s.Env["notifier"]["NOTIFIER_RECENT_LIMIT"] = "1000000"
-	f.s.StartAll()
-	f.waitForStats(t, time.Now(), time.Minute) // analytics owns its partitions before the first fault
+	f := newFixture(t, startBrokers(t, "backend-prep-chaos-", brokerPorts))
 
 	rows := []string{fmt.Sprintf("%-20s %6s %5s %9s %9s %10s %10s %10s %12s",
 		"fault", "orders", "503s", "503 p50", "503 max", "not ready", "then p50", "first 202", "stats right")}
@@ -148,6 +129,46 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("fault suite, %d clients, %d orders accepted in all, %s:\n%s",
 		clients, f.l.accepted(), time.Since(suiteStart).Round(time.Second), strings.Join(rows, "\n"))
+}
+
+// requireFullRun skips a test of the suite under -short, except in CI, where it must run.
+func requireFullRun(t *testing.T, what string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s was run with -short in CI: CI runs `make test`, which runs it", what)
+	}
+	t.Skipf("%s starts brokers of its own: not run by -short (make test-unit); make test and make chaos run it", what)
+}
+
+// newFixture starts the four services on b, configured with what `scripts/brokers env` exports
+// for them as `make run` does, and waits until analytics owns its partitions.
+func newFixture(t *testing.T, b *brokers) *fixture {
+	t.Helper()
+	f := &fixture{b: b, l: newLedger(), run: stack.UniqueSuffix()}
+	f.s = stack.New(t, b.vars["KAFKA_BOOTSTRAP_SERVERS"], b.vars["RABBITMQ_URL"], b.vars["POSTGRES_URL"])
+	// Each service connects as its own RabbitMQ user, with only the rights it needs, as under
+	// `make run` and in the cluster.
+	for service, v := range map[string]string{"order-api": "ORDER_API_RABBITMQ_URL", "notifier": "NOTIFIER_RABBITMQ_URL"} {
+		require.NotEmpty(t, b.vars[v], "scripts/brokers env exports no %s", v)
+		f.s.Env[service]["RABBITMQ_URL"] = b.vars[v]
+	}
+	// Replicated brokers: the topics the services create get as many replicas.
+	if r := b.vars["KAFKA_TOPIC_REPLICATION"]; r != "" {
+		for _, service := range []string{"order-api", "analytics"} {
+			f.s.Env[service]["KAFKA_TOPIC_REPLICATION"] = r
+		}
+	}
+	f.journal = filepath.Join(t.TempDir(), "notifications.jsonl")
+	f.s.Env["notifier"]["NOTIFIER_JOURNAL_PATH"] = f.journal
+	// The journal keeps the last NOTIFIER_RECENT_LIMIT notifications (10,000 by default) and
+	// drops older ones when it compacts; the suite places some 20,000 orders and checks each.
+	f.s.Env["notifier"]["NOTIFIER_RECENT_LIMIT"] = "1000000"
+	f.s.StartAll()
+	f.waitForStats(t, time.Now(), time.Minute)
+	return f
 }
 
 // inflict runs one fault under load, checks what the clients and the consumers saw, and

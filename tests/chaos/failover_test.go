@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/backend-prep/backend-prep/tests/internal/stack"
 )
 
 // haPorts are the replicated brokers' settings: scripts/brokers' ha profile, node 1's ports (node
@@ -49,30 +45,14 @@ const orderBudget = 2*time.Second + 5*time.Second + 2*2*time.Second + time.Secon
 //
 // The services run unchanged: only their configuration names several nodes.
 func TestFailover(t *testing.T) {
-	if testing.Short() {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the failover test was run with -short in CI: CI runs `make test`, which runs it")
-		}
-		t.Skip("the failover test starts replicated brokers of its own: not run by -short (make test-unit); make test and make chaos run it")
-	}
+	requireFullRun(t, "the failover test")
 	suiteStart := time.Now()
 	b := startBrokers(t, "backend-prep-failover-", haPorts)
 	require.Equal(t, "3", b.vars["KAFKA_TOPIC_REPLICATION"], "scripts/brokers env of the ha profile")
-	require.Len(t, strings.Split(b.vars["KAFKA_BOOTSTRAP_SERVERS"], ","), 3)
-	f := &fixture{b: b, l: newLedger(), run: stack.UniqueSuffix()}
-	f.s = stack.New(t, b.vars["KAFKA_BOOTSTRAP_SERVERS"], b.vars["RABBITMQ_URL"], b.vars["POSTGRES_URL"])
-	for service, v := range map[string]string{"order-api": "ORDER_API_RABBITMQ_URL", "notifier": "NOTIFIER_RABBITMQ_URL"} {
+	for _, v := range []string{"KAFKA_BOOTSTRAP_SERVERS", "ORDER_API_RABBITMQ_URL", "NOTIFIER_RABBITMQ_URL"} {
 		require.Len(t, strings.Split(b.vars[v], ","), 3, "%s names every node", v)
-		f.s.Env[service]["RABBITMQ_URL"] = b.vars[v]
 	}
-	for _, service := range []string{"order-api", "analytics"} {
-		f.s.Env[service]["KAFKA_TOPIC_REPLICATION"] = b.vars["KAFKA_TOPIC_REPLICATION"]
-	}
-	f.journal = filepath.Join(t.TempDir(), "notifications.jsonl")
-	f.s.Env["notifier"]["NOTIFIER_JOURNAL_PATH"] = f.journal
-	f.s.Env["notifier"]["NOTIFIER_RECENT_LIMIT"] = "1000000"
-	f.s.StartAll()
-	f.waitForStats(t, time.Now(), time.Minute)
+	f := newFixture(t, b)
 	took := f.requireReplicated(t, time.Minute)
 	t.Logf("replicated brokers and services up in %s; fully replicated %s later",
 		time.Since(suiteStart).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
