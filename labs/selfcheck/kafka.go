@@ -58,25 +58,34 @@ func kafkaChecks(cfg config) ([]check, func()) {
 // brokerAnswers creates the admin client the other checks use and asks the cluster to
 // describe itself, which needs a working connection to a broker.
 func (k *kafkaRun) brokerAnswers(ctx context.Context) (string, error) {
+	admin, cluster, err := describeCluster(ctx, k.cfg.kafka)
+	if err != nil {
+		return "", err
+	}
+	k.admin = admin
+	return fmt.Sprintf("%d broker(s)", len(cluster.Nodes)), nil
+}
+
+// describeCluster creates an admin client for the brokers at bootstrap and asks the cluster to
+// describe itself. On success the caller owns the client and closes it.
+func describeCluster(ctx context.Context, bootstrap string) (*kafka.AdminClient, kafka.DescribeClusterResult, error) {
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{
-		"bootstrap.servers": k.cfg.kafka,
+		"bootstrap.servers": bootstrap,
 		"client.id":         "selfcheck",
 		// librdkafka would also print every failed connection attempt; the FAIL lines say it.
 		"log_level": 2,
 	})
 	if err != nil {
-		return "", fmt.Errorf("create a Kafka admin client: %w", err)
+		return nil, kafka.DescribeClusterResult{}, fmt.Errorf("create a Kafka admin client: %w", err)
 	}
-
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	cluster, err := admin.DescribeCluster(ctx, kafka.SetAdminRequestTimeout(callTimeout))
 	if err != nil {
 		admin.Close()
-		return "", fmt.Errorf("describe the cluster: %w", err)
+		return nil, kafka.DescribeClusterResult{}, fmt.Errorf("describe the cluster: %w", err)
 	}
-	k.admin = admin
-	return fmt.Sprintf("%d broker(s)", len(cluster.Nodes)), nil
+	return admin, cluster, nil
 }
 
 // topicExists describes the topic: its partitions, and that each has a leader to write to.

@@ -73,20 +73,9 @@ func replicateChecks(cfg config) ([]check, func()) {
 // brokers creates the admin client the Kafka checks share and counts the brokers the cluster
 // describes: the bootstrap address is only the door, the metadata names them all.
 func (r *replicateRun) brokers(ctx context.Context) (string, error) {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{
-		"bootstrap.servers": r.cfg.kafka,
-		"client.id":         "selfcheck",
-		"log_level":         2,
-	})
+	admin, cluster, err := describeCluster(ctx, r.cfg.kafka)
 	if err != nil {
-		return "", fmt.Errorf("create a Kafka admin client: %w", err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	cluster, err := admin.DescribeCluster(cctx, kafka.SetAdminRequestTimeout(callTimeout))
-	if err != nil {
-		admin.Close()
-		return "", fmt.Errorf("describe the cluster: %w", err)
+		return "", err
 	}
 	r.admin = admin
 	ids := make([]int, len(cluster.Nodes))
