@@ -97,6 +97,10 @@ func TestHAOverlayAdaptsTheDevOverlay(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, d.Template.Spec.Containers[0].Image, h.Template.Spec.Containers[0].Image, name)
 		assert.Equal(t, d.Template.Spec.Containers[0].Resources, h.Template.Spec.Containers[0].Resources, name)
+		// An init container (RabbitMQ's cookie copy) runs the broker's own image: one pin.
+		for _, c := range h.Template.Spec.InitContainers {
+			assert.Equal(t, d.Template.Spec.Containers[0].Image, c.Image, "%s: init container %s", name, c.Name)
+		}
 	}
 }
 
