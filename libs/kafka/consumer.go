@@ -116,7 +116,8 @@ type Consumer struct {
 	log  *zap.Logger
 
 	consumer *ckafka.Consumer
-	logsDone chan struct{} // closed when the librdkafka log channel is drained
+	logs     chan ckafka.LogEvent // librdkafka's log lines; closed by closeClient
+	logsDone chan struct{}        // closed when the librdkafka log channel is drained
 
 	// offsets answers Lag with a client of its own, so that a slow lag query never holds up
 	// closing the consumer: librdkafka's synchronous offset calls cannot be interrupted, and a
@@ -167,6 +168,7 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 	}
 	log = log.With(zap.String("component", "kafka.consumer"), zap.String("group", opts.GroupID))
 
+	logs := newLogChannel()
 	conf := commonConfig(cfg)
 	maps.Copy(conf, ckafka.ConfigMap{
 		"group.id":                      opts.GroupID,
@@ -181,6 +183,7 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 		"heartbeat.interval.ms":  int(cfg.HeartbeatInterval.Milliseconds()),
 		"max.poll.interval.ms":   int(cfg.MaxPollInterval.Milliseconds()),
 		"go.logs.channel.enable": true,
+		"go.logs.channel":        logs,
 		// librdkafka prefetches up to 64 MiB into the consumer's queue by default; a consumer
 		// rebuilding from the beginning of the log would hold most of a laptop-sized pod's
 		// memory in buffers.
@@ -212,6 +215,7 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 		log:      log,
 		consumer: kc,
 		offsets:  offsets,
+		logs:     logs,
 		logsDone: make(chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -226,7 +230,7 @@ func NewConsumer(cfg Config, opts ConsumerOptions, log *zap.Logger) (*Consumer, 
 
 func (c *Consumer) serveLogs() {
 	defer close(c.logsDone)
-	for ev := range c.consumer.Logs() {
+	for ev := range c.logs {
 		logLibrdkafka(c.log, ev)
 	}
 }
@@ -707,6 +711,7 @@ func (c *Consumer) closeClient() {
 	if err := c.consumer.Close(); err != nil {
 		c.log.Warn("close consumer", zap.Error(err))
 	}
+	close(c.logs) // Close waited for the client's log poller: nobody sends any more
 	<-c.logsDone
 	c.cancelHandler()
 	c.offsetsMu.Lock()

@@ -23,8 +23,9 @@ type Producer struct {
 	closed   bool
 	producer *ckafka.Producer
 
-	eventsDone chan struct{} // closed when serveEvents returned
-	gone       chan struct{} // closed once no delivery report can arrive any more
+	logs       chan ckafka.LogEvent // librdkafka's log lines; closed by Close
+	eventsDone chan struct{}        // closed when serveEvents returned
+	gone       chan struct{}        // closed once no delivery report can arrive any more
 
 	// The brokers' state as librdkafka reports it: down from its all-brokers-down error until a
 	// probe of watchBrokers reaches a broker again.
@@ -59,6 +60,7 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 	log = log.With(zap.String("component", "kafka.producer"))
 	logVersion(log)
 
+	logs := newLogChannel()
 	conf := commonConfig(cfg)
 	maps.Copy(conf, ckafka.ConfigMap{
 		// Idempotence gives each message a sequence number, so the broker drops the duplicates
@@ -76,6 +78,7 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		// Publish only needs the outcome, not a copy of key and value in every delivery report.
 		"go.delivery.report.fields": "none",
 		"go.logs.channel.enable":    true,
+		"go.logs.channel":           logs,
 		// The Go client allocates its Events() and ProduceChannel() buffers up front, a million
 		// entries each by default: 24 MB of heap, most of order-api's, for channels that carry
 		// nothing here (delivery reports go to Publish's own channels, messages through
@@ -101,6 +104,7 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 		log:         log,
 		admin:       &Admin{cfg: cfg, client: derived},
 		producer:    kp,
+		logs:        logs,
 		eventsDone:  make(chan struct{}),
 		gone:        make(chan struct{}),
 		brokersDown: make(chan struct{}, 1),
@@ -116,7 +120,7 @@ func NewProducer(cfg Config, log *zap.Logger) (*Producer, error) {
 // per-message channels of Publish). It returns when Close closed both channels.
 func (p *Producer) serveEvents() {
 	defer close(p.eventsDone)
-	events, logs := p.producer.Events(), p.producer.Logs()
+	events, logs := p.producer.Events(), p.logs
 	for events != nil || logs != nil {
 		select {
 		case ev, ok := <-events:
@@ -338,6 +342,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	p.admin.Close()
 	p.producer.Close()
+	close(p.logs) // Close waited for the client's log poller: nobody sends any more
 	<-p.eventsDone
 	close(p.gone)
 	p.log.Info("producer closed")
