@@ -8,6 +8,7 @@
 //	make bench BENCH_ARGS='-linger 0s,5ms,20ms'  order-api with each Kafka linger, side by side
 //	make bench BENCH_ARGS='-channels 1,8,32'     order-api with each number of confirm channels
 //	make bench BENCH_ARGS='-log-levels info,warn' order-api with and without its access log
+//	make bench BENCH_ARGS='-gogc 50,100,200'     order-api with each GOGC: memory against CPU
 //	make bench BENCH_ARGS='-prefetch 1,16,64'    the notifier draining with each prefetch
 //	make bench BENCH_ARGS='-queue quorum,classic' the notifier's queue of each type, and its ceiling
 //
@@ -43,6 +44,7 @@ type settings struct {
 	linger    []time.Duration
 	channels  []int
 	logLevels []string
+	gogc      []int
 	prefetch  []int
 	queues    []string
 }
@@ -63,6 +65,7 @@ var (
 	flagLevels   = flag.String("log-levels", "", "compare order-api with each LOG_LEVEL, e.g. info,warn (warn: no access log line per request)")
 	flagLinger   = flag.String("linger", "", "compare order-api with each Kafka linger (KAFKA_LINGER), e.g. 0s,5ms,20ms")
 	flagChannels = flag.String("channels", "", "compare order-api with each number of RabbitMQ confirm channels (RABBITMQ_PUBLISHER_CHANNELS), e.g. 1,8,32")
+	flagGOGC     = flag.String("gogc", "", "compare order-api with each GOGC (the Go heap may grow to 1+GOGC/100 times what is live before a collection), e.g. 50,100,200")
 	flagPrefetch = flag.String("prefetch", "", "compare the notifier's drain with each prefetch (RABBITMQ_PREFETCH), e.g. 1,16,64")
 	flagQueues   = flag.String("queue", "", "compare the notifier's queue types (NOTIFIER_QUEUE_TYPE), e.g. quorum,classic")
 )
@@ -93,6 +96,9 @@ func parseSettings(tb testing.TB) settings {
 	}
 	if s.channels, err = ints(*flagChannels); err != nil {
 		fail("channels", err)
+	}
+	if s.gogc, err = ints(*flagGOGC); err != nil {
+		fail("gogc", err)
 	}
 	if s.prefetch, err = ints(*flagPrefetch); err != nil {
 		fail("prefetch", err)
@@ -136,8 +142,8 @@ func parseSettings(tb testing.TB) settings {
 		s.cluster, s.seed = true, false
 		delete(s.sections, "consumers")
 		delete(s.sections, "rebuild")
-		if len(s.linger)+len(s.channels)+len(s.logLevels)+len(s.prefetch)+len(s.queues) > 0 {
-			tb.Fatalf("bench: -linger, -channels, -log-levels, -prefetch and -queue start services of their own: -target local only")
+		if len(s.linger)+len(s.channels)+len(s.logLevels)+len(s.gogc)+len(s.prefetch)+len(s.queues) > 0 {
+			tb.Fatalf("bench: -linger, -channels, -log-levels, -gogc, -prefetch and -queue start services of their own: -target local only")
 		}
 	default:
 		fail("target", fmt.Errorf("%q is neither local nor cluster", *flagTarget))

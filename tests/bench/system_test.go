@@ -123,7 +123,7 @@ func startSystem(b *testing.B, cfg settings) *system {
 	}
 	// The yardsticks: the same I/O without the framework, and the tutorial's way.
 	programs := []string{"reference"}
-	if cfg.seed && len(cfg.linger)+len(cfg.channels)+len(cfg.logLevels) == 0 {
+	if cfg.seed && len(cfg.linger)+len(cfg.channels)+len(cfg.logLevels)+len(cfg.gogc) == 0 {
 		programs = append(programs, "seedstyle")
 	}
 	for _, p := range programs {
@@ -138,7 +138,7 @@ type variant struct {
 }
 
 // orderAPIVariants are the order-apis a run compares: the one of the stack, or one per value of
-// -linger, -channels and -log-levels.
+// -linger, -channels, -log-levels and -gogc.
 func orderAPIVariants(cfg settings) []variant {
 	var out []variant
 	for _, d := range cfg.linger {
@@ -149,6 +149,9 @@ func orderAPIVariants(cfg settings) []variant {
 	}
 	for _, l := range cfg.logLevels {
 		out = append(out, variant{"order-api log=" + l, map[string]string{"LOG_LEVEL": l}})
+	}
+	for _, n := range cfg.gogc {
+		out = append(out, variant{"order-api GOGC=" + strconv.Itoa(n), map[string]string{"GOGC": strconv.Itoa(n)}})
 	}
 	if len(out) == 0 {
 		out = append(out, variant{name: "order-api"})
