@@ -74,6 +74,19 @@ func newTopicSpec(t *testing.T, spec kafka.TopicSpec) string {
 	return spec.Name
 }
 
+// newMockCluster starts librdkafka's mock cluster, an in-process broker, with topic (one
+// partition), and returns it with a config that points at it. It is closed at the end of the test.
+func newMockCluster(t *testing.T, topic string) (*ckafka.MockCluster, kafka.Config) {
+	t.Helper()
+	mc, err := ckafka.NewMockCluster(1)
+	require.NoError(t, err)
+	t.Cleanup(mc.Close)
+	require.NoError(t, mc.CreateTopic(topic, 1, 1))
+	cfg := testConfig(t)
+	cfg.BootstrapServers = mc.BootstrapServers()
+	return mc, cfg
+}
+
 // newProducer returns a producer closed at the end of the test.
 func newProducer(t *testing.T, cfg kafka.Config) *kafka.Producer {
 	t.Helper()

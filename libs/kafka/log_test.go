@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -30,13 +29,8 @@ func librdkafkaLines(logs *observer.ObservedLogs, component string) int {
 // The clients hand librdkafka a log channel of their own (smaller than the Go client's default)
 // and close it themselves: its lines must still reach zap, and Close must still return.
 func TestClients_ForwardLibrdkafkaLogsAndClose(t *testing.T) {
-	mc, err := ckafka.NewMockCluster(1)
-	require.NoError(t, err)
-	t.Cleanup(mc.Close)
 	const topic = "mock-logs"
-	require.NoError(t, mc.CreateTopic(topic, 1, 1))
-	cfg := testConfig(t)
-	cfg.BootstrapServers = mc.BootstrapServers()
+	_, cfg := newMockCluster(t, topic)
 	cfg.Debug = "broker,cgrp" // debug contexts: lines at every connection and group step
 
 	t.Run("producer", func(t *testing.T) {

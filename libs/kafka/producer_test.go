@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	ckafka "github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/backend-prep/backend-prep/libs/brokertest"
 	"github.com/backend-prep/backend-prep/libs/kafka"
 	"github.com/stretchr/testify/assert"
@@ -341,13 +339,8 @@ func TestProducer_DownUntilABrokerAnswers(t *testing.T) {
 // TestProducer_DownFollowsTheBroker uses librdkafka's mock cluster, an in-process broker that
 // can be taken down and brought back, and slowed down, without touching the shared one.
 func TestProducer_DownFollowsTheBroker(t *testing.T) {
-	mc, err := ckafka.NewMockCluster(1)
-	require.NoError(t, err)
-	t.Cleanup(mc.Close)
 	const topic = "mock-orders"
-	require.NoError(t, mc.CreateTopic(topic, 1, 1))
-	cfg := testConfig(t)
-	cfg.BootstrapServers = mc.BootstrapServers()
+	mc, cfg := newMockCluster(t, topic)
 	p := newProducer(t, cfg)
 	publish := func(d time.Duration) error {
 		return p.Publish(timeout(t, d), kafka.Message{Topic: topic, Value: []byte("x")})
